@@ -1,0 +1,1 @@
+"""Rules that judge specs and models: cross-spec validation and activation."""
