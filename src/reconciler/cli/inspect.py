@@ -17,7 +17,11 @@ from registry_state import queries, store
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    # Piped output gets a wide fixed width, so columns are not cut for grep or less.
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console = Console(highlight=False, width=240)
+    return console
 
 
 @click.command()
@@ -154,6 +158,6 @@ def audit(database_url: str, model_id: str | None, limit: int, output_format: st
                   box=None, pad_edge=False)
     for record in records:
         table.add_row(record["recordedAt"], record["modelId"], record["change"],
-                      (record["revision"] or "")[:12], record["commitAuthor"] or "",
+                      (record["revision"] or "")[:12], (record["commitAuthor"] or "").split(" <")[0],
                       record["commitSubject"] or "")
     _console().print(table)
