@@ -30,6 +30,7 @@ class DesiredState:
     problems: list[Problem]
     settings: RepositorySettings
     files_parsed: int = 0
+    spec_dir_exists: bool = True
 
 
 @dataclass
@@ -60,14 +61,9 @@ def load_desired(
     spec_model = spec_model_for(taxonomy)
 
     if not source.has_tree(revision, spec_dir):
-        problems.append(
-            Problem(
-                spec_dir,
-                message=f"the spec directory '{spec_dir}' does not exist at revision "
-                f"{revision[:12]}; check --path",
-            )
-        )
-        return DesiredState(commit, [], problems, settings)
+        # Git keeps no empty directories, so a commit that deletes every spec also
+        # deletes the directory; the reconcile pass decides whether that is an error.
+        return DesiredState(commit, [], problems, settings, spec_dir_exists=False)
 
     entries = [
         entry for entry in source.list_tree(revision, spec_dir)

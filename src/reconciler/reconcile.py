@@ -195,6 +195,12 @@ class Reconciler:
             desired.specs, now=now, recorded=_recorded(observed)
         )
         problems += _unmanaged_conflicts(desired, observed)
+        if not desired.spec_dir_exists and not any(r.managed and not r.retired for r in observed):
+            problems.append(Problem(
+                self.options.spec_dir,
+                message=f"the spec directory '{self.options.spec_dir}' does not exist at "
+                f"revision {commit.revision[:12]}; check --path",
+            ))
         result.problems = sorted(problems)
         if any(p.severity is Severity.ERROR for p in problems):
             raise InvalidSpecsError(problems)
@@ -215,12 +221,20 @@ class Reconciler:
             result.status = "unchanged"
             return
         repo_settings = desired.settings.reconciler
-        check_retire_guard(
-            plan,
-            observed,
-            max_share=repo_settings.max_retire_share,
-            allowed=self.options.allow_mass_retire or repo_settings.allow_mass_retire,
-        )
+        try:
+            check_retire_guard(
+                plan,
+                observed,
+                max_share=repo_settings.max_retire_share,
+                allowed=self.options.allow_mass_retire or repo_settings.allow_mass_retire,
+            )
+        except MassRetireRefusedError as error:
+            if desired.spec_dir_exists:
+                raise
+            raise MassRetireRefusedError(
+                f"{error} (the spec directory '{self.options.spec_dir}' does not exist at "
+                "this revision: check --path if that is unexpected)"
+            ) from None
 
         # Record the run first: the audit records refer to it.
         run = store.RunRecord(

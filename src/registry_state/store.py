@@ -20,6 +20,7 @@ from registry_state.tables import audit_records, model_registry, reconcile_runs,
 
 MANAGER = "q2q-registry"
 STATUS_ROW = "default"
+RECONCILE_LOCK_KEY = 0x51325152  # "Q2QR": the advisory lock key that reconcile passes share
 
 
 @dataclass(frozen=True)
@@ -133,19 +134,14 @@ def write_status(connection: sa.Connection, **values: Any) -> None:
 
 
 def lock_status(connection: sa.Connection) -> None:
-    """Make sure the status row exists and lock it for the rest of the transaction.
+    """Serialise reconcile passes until the transaction ends.
 
-    On PostgreSQL the row lock serialises concurrent passes; on SQLite the
-    transaction already holds the database write lock (BEGIN IMMEDIATE).
+    On PostgreSQL this takes a transaction-level advisory lock, which writes
+    nothing; on SQLite the transaction already holds the database write lock
+    (BEGIN IMMEDIATE).
     """
     if connection.dialect.name == "postgresql":
-        connection.execute(
-            sa.text(
-                "INSERT INTO reconciler_status (name) VALUES (:name) ON CONFLICT (name) DO NOTHING"
-            ),
-            {"name": STATUS_ROW},
-        )
-    read_status(connection, lock=True)
+        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": RECONCILE_LOCK_KEY})
 
 
 def record_run(connection: sa.Connection, run: RunRecord) -> None:
