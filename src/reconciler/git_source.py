@@ -94,10 +94,27 @@ class GitSource:
                 f"cannot tell the default branch of {self.location!r}; pass --branch"
             ) from None
 
-    def refresh(self) -> None:
-        """Fetch new commits of a remote repository; a local one is read in place."""
-        if self.is_remote:
-            self._fetch(self._repo)
+    def refresh(self) -> bool:
+        """Fetch a remote repository if its branch tip moved; return True if it fetched.
+
+        The tip is checked with `git ls-remote` first, so an idle pass transfers
+        no objects. A local repository is read in place and never fetched.
+        """
+        if not self.is_remote:
+            return False
+        try:
+            output = self._repo.git.ls_remote("origin", f"refs/heads/{self.branch}")
+        except git.GitCommandError as error:
+            raise GitSourceError(f"cannot reach {self.location!r}: {_stderr(error)}") from None
+        remote_tip = output.split()[0] if output.strip() else None
+        try:
+            local_tip = self._repo.git.rev_parse("--verify", "--quiet", f"refs/heads/{self.branch}")
+        except git.GitCommandError:
+            local_tip = None
+        if remote_tip is not None and remote_tip == local_tip:
+            return False
+        self._fetch(self._repo)
+        return True
 
     def resolve(self, revision: str | None = None) -> CommitInfo:
         """Return the commit at the tip of the branch, or at `revision` when given."""

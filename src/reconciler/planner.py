@@ -9,6 +9,7 @@ mass-retire guard. The reconcile pass calls them inside its transaction, and
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable, Sequence
 
@@ -180,3 +181,38 @@ def check_retire_guard(
         "nothing was applied. If this is intended, rerun with --allow-mass-retire or set "
         "'reconciler: {allow_mass_retire: true}' in registry.yaml"
     )
+
+
+def mark_self_heal(
+    plan: Plan,
+    specs: Sequence[LoadedSpec],
+    *,
+    since: dt.datetime | None,
+    now: dt.datetime,
+) -> Plan:
+    """Mark the changes of a pass over the last applied revision as self-heal.
+
+    When the revision has not moved, the only expected changes are scheduled
+    cutovers: activations and deactivations of a provider one of whose active
+    specs took effect after `since` (the last apply). Every other change
+    reverts an edit made to the database outside the reconciler.
+    """
+    cutover_providers = {
+        loaded.spec.provider
+        for loaded in specs
+        if loaded.spec.active
+        and (since is None or loaded.spec.effective_from > since)
+        and loaded.spec.effective_from <= now
+    }
+    changes = []
+    for change in plan.changes:
+        scheduled = change.kind in (ChangeKind.ACTIVATE, ChangeKind.DEACTIVATE) and \
+            change.provider in cutover_providers
+        if scheduled:
+            changes.append(change)
+        else:
+            changes.append(dataclasses.replace(
+                change, self_heal=True,
+                reason=f"{change.kind.value} to revert an out-of-band edit of the database",
+            ))
+    return Plan(tuple(changes))

@@ -30,7 +30,12 @@ from policies.activation import next_cutover
 from policies.spec_rules import RecordedIdentity, check_specs
 from reconciler.desired import BlobCache, DesiredState, load_desired
 from reconciler.git_source import GitSource
-from reconciler.planner import check_retire_guard, compute_plan, desired_records
+from reconciler.planner import (
+    check_retire_guard,
+    compute_plan,
+    desired_records,
+    mark_self_heal,
+)
 from registry_state import store
 from registry_state.changes import ModelRecord, Plan
 from registry_state.errors import (
@@ -96,6 +101,8 @@ class ReconcileOptions:
     spec_dir: str = "models"
     instance: str = field(default_factory=default_instance)
     allow_mass_retire: bool = False
+    log_summary: bool = True
+    """False when the caller (the daemon) logs the summary line with the next pass time."""
 
 
 class Reconciler:
@@ -114,6 +121,7 @@ class Reconciler:
         self.options = options or ReconcileOptions()
         self.clock = clock
         self.cache = BlobCache()
+        self._reported_unmanaged: frozenset[str] = frozenset()
 
     def plan(self) -> PassResult:
         """Compute the plan for the branch tip without writing anything."""
@@ -164,10 +172,10 @@ class Reconciler:
         result.duration_s = time.perf_counter() - started_monotonic
         for warning in result.warnings:
             log.warning("%s", warning)
-        if not dry_run:
+        if not dry_run and self.options.log_summary:
             log.info(
-                "Pass %s in %.3fs: %d changes %s; next scheduled cutover %s",
-                result.status, result.duration_s, len(result.plan), result.plan.counts() or "",
+                "Pass %s in %.3fs: %s; next scheduled cutover %s",
+                result.status, result.duration_s, describe_counts(result.plan),
                 result.next_cutover_at.isoformat() if result.next_cutover_at else "none",
             )
         return result
@@ -189,6 +197,7 @@ class Reconciler:
             store.lock_status(connection)
         status = store.read_status(connection)
         observed = store.read_observed(connection)
+        self._report_unmanaged(observed, log)
 
         # Validate the specs together and against the recorded identities.
         problems = desired.problems + check_specs(
@@ -208,6 +217,8 @@ class Reconciler:
         # Plan the difference and guard against mass retirement.
         records = desired_records(desired.specs, now)
         plan = compute_plan(records, observed)
+        if status.last_applied_revision == commit.revision:
+            plan = mark_self_heal(plan, desired.specs, since=status.last_applied_at, now=now)
         result.plan = plan
         result.next_cutover_at = next_cutover((s.spec for s in desired.specs), now)
         if dry_run:
@@ -254,11 +265,24 @@ class Reconciler:
         context = store.ApplyContext(
             commit=commit, run_id=result.run_id, instance=self.options.instance, now=now
         )
+        if self._history_rewritten(status.last_applied_revision, commit.revision):
+            log.warning("History was rewritten: last applied revision %s is not on the branch",
+                        status.last_applied_revision)
+            store.record_event(
+                connection, context, event="history-rewritten",
+                reason=f"last applied revision {status.last_applied_revision} is not an "
+                "ancestor of the branch tip (force push?); reconciled against the new tip",
+                before={"revision": status.last_applied_revision},
+                after={"revision": commit.revision},
+            )
         store.apply_plan(
             connection, plan, desired={r.model_id: r for r in records}, context=context
         )
         for change in plan.changes:
-            log.info("Applied %s", change.describe())
+            if change.self_heal:
+                log.warning("Self-heal: %s", change.describe())
+            else:
+                log.info("Applied %s", change.describe())
         finished = self.clock()
         store.finish_run(connection, result.run_id, finished=finished, applied=len(plan))
         store.write_status(
@@ -320,11 +344,31 @@ class Reconciler:
                     last_run_id=result.run_id,
                     updated_at=finished,
                 )
-        except sa.exc.SQLAlchemyError:
-            log.exception("Could not record the failed pass in the database")
+        except sa.exc.SQLAlchemyError as record_error:
+            log.warning("Could not record the failed pass in the database: %s",
+                        str(record_error).splitlines()[0])
+
+    def _report_unmanaged(self, observed: list[ModelRecord], log: PassLogger) -> None:
+        unmanaged = frozenset(r.model_id for r in observed if not r.managed)
+        if unmanaged and unmanaged != self._reported_unmanaged:
+            log.warning(
+                "Found %d model rows not created by q2q-registry; they are left untouched: %s",
+                len(unmanaged), ", ".join(sorted(unmanaged)),
+            )
+        self._reported_unmanaged = unmanaged
+
+    def _history_rewritten(self, last_applied: str | None, revision: str) -> bool:
+        if last_applied is None or last_applied == revision:
+            return False
+        return not self.source.contains(last_applied)
 
     def _describe_source(self) -> str:
         return f"{self.source.describe()}:{self.options.spec_dir}"
+
+
+def describe_counts(plan: Plan) -> str:
+    counts = ", ".join(f"{n} {kind}" for kind, n in plan.counts().items())
+    return f"{len(plan)} changes ({counts})" if counts else "no changes"
 
 
 def _recorded(observed: list[ModelRecord]) -> Mapping[str, RecordedIdentity]:

@@ -30,6 +30,8 @@ COMMANDS = {
     "models": ("reconciler.cli.inspect", "models", "List and show recorded models."),
     "audit": ("reconciler.cli.inspect", "audit", "Show audit records, newest first."),
     "db": ("reconciler.cli.db", "db", "Manage the database schema."),
+    "run": ("reconciler.cli.run", "run", "Run the reconciler daemon with its HTTP API."),
+    "serve": ("reconciler.cli.run", "serve", "Serve the HTTP API without scheduled passes."),
 }
 
 

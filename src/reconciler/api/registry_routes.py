@@ -1,0 +1,167 @@
+"""Routes under /q2q/registry: the governance guide's paths and JSON shapes.
+
+Reads go straight to the database. Activation is declared in git, so the
+guide's activate and deactivate endpoints answer 409 with the `q2q` command
+that makes the change as a commit.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Path, Query, Request
+
+from reconciler.api.app import ApiError, require_token
+from reconciler.daemon import Daemon
+from registry_state import queries, store
+
+router = APIRouter(prefix="/q2q/registry", tags=["registry"])
+
+ModelId = Annotated[str, Path(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9.-]*$")]
+
+
+def _daemon(request: Request) -> Daemon:
+    daemon: Daemon = request.app.state.daemon
+    return daemon
+
+
+@router.get("/models")
+def list_models(
+    request: Request,
+    include_retired: Annotated[bool, Query(alias="includeRetired")] = True,
+) -> dict[str, Any]:
+    """List all models, retired ones included unless includeRetired=false."""
+    with _daemon(request).engine.connect() as connection:
+        rows = queries.list_models(connection, include_retired=include_retired)
+    return {"success": True, "count": len(rows), "models": rows}
+
+
+@router.get("/models/active/{provider}")
+def active_model(
+    request: Request, provider: Literal["claude", "openai", "gemini"]
+) -> dict[str, Any]:
+    """Return the model in effect now for a provider."""
+    with _daemon(request).engine.connect() as connection:
+        row = queries.active_model(connection, provider)
+    return {"success": True, "model": row}
+
+
+@router.get("/models/{model_id}")
+def get_model(request: Request, model_id: ModelId) -> dict[str, Any]:
+    with _daemon(request).engine.connect() as connection:
+        row = queries.get_model(connection, model_id)
+    return {"success": True, "model": row}
+
+
+def _declared_in_git(model_id: str, action: str) -> ApiError:
+    return ApiError(
+        409,
+        "Activation is declared in git",
+        f"models are {action}d by a commit to the models repository, not through the API; "
+        f"run: q2q {action} {model_id} --commit --branch q2q/{action}/{model_id}, "
+        "then open a pull request",
+    )
+
+
+@router.post("/models/{model_id}/activate", dependencies=[Depends(require_token)],
+             status_code=200, responses={409: {"description": "activation is declared in git"}})
+def activate(request: Request, model_id: ModelId) -> dict[str, Any]:
+    with _daemon(request).engine.connect() as connection:
+        queries.get_model(connection, model_id)
+    raise _declared_in_git(model_id, "activate")
+
+
+@router.post("/models/{model_id}/deactivate", dependencies=[Depends(require_token)],
+             status_code=200, responses={409: {"description": "activation is declared in git"}})
+def deactivate(request: Request, model_id: ModelId) -> dict[str, Any]:
+    with _daemon(request).engine.connect() as connection:
+        queries.get_model(connection, model_id)
+    raise _declared_in_git(model_id, "deactivate")
+
+
+@router.post("/sync", dependencies=[Depends(require_token)])
+def sync(request: Request) -> dict[str, Any]:
+    """Reconcile the branch tip now and return what the pass did."""
+    daemon = _daemon(request)
+    ticket = daemon.request_pass("sync")
+    if not ticket.wait(request.app.state.settings.sync_timeout_s):
+        raise ApiError(504, "Sync timed out",
+                       "the pass is still running; check GET /q2q/registry/status")
+    if ticket.skipped:
+        raise ApiError(503, "Sync not run", ticket.skipped)
+    result = ticket.result
+    if ticket.error is not None or result is None:
+        problems = [p.as_json() for p in result.problems] if result else []
+        raise_error = ApiError(
+            409 if problems else 503,
+            "Sync failed",
+            f"{ticket.error}; nothing was applied",
+        )
+        raise raise_error
+    return {
+        "success": True,
+        "message": f"Synced revision {result.revision}: {len(result.plan)} changes",
+        "status": result.status,
+        "revision": result.revision,
+        "changes": [change.as_json() for change in result.plan.changes],
+        "counts": result.plan.counts(),
+    }
+
+
+@router.get("/status")
+def status(request: Request) -> dict[str, Any]:
+    """Revisions and the conditions Ready, Reconciling and Stalled, each with a reason."""
+    daemon = _daemon(request)
+    with daemon.engine.connect() as connection:
+        sync_status = store.read_status(connection)
+        last_run = queries.get_run(connection, sync_status.last_run_id)
+    state = daemon.state
+    in_sync = sync_status.last_applied_revision is not None and \
+        sync_status.last_applied_revision == sync_status.last_attempted_revision
+    stalled = state.stalled_revision is not None or (
+        sync_status.last_status in {"failed", "refused"} and not in_sync
+    )
+    ready_reason = "ReconciliationSucceeded" if in_sync else \
+        (state.last_error_reason or sync_status.last_status or "NeverApplied")
+    conditions = [
+        _condition("Ready", in_sync and state.last_error is None, ready_reason,
+                   state.last_error or sync_status.last_error or ""),
+        _condition("Reconciling", state.reconciling, "Progressing" if state.reconciling
+                   else "Idle", ""),
+        _condition("Stalled", stalled, state.stalled_reason or (
+            "ReconciliationFailed" if stalled else "NotStalled"),
+            sync_status.last_error or "" if stalled else ""),
+    ]
+    return {
+        "success": True,
+        "source": sync_status.source,
+        "lastAppliedRevision": sync_status.last_applied_revision,
+        "lastAppliedAt": _iso(sync_status.last_applied_at),
+        "lastAttemptedRevision": sync_status.last_attempted_revision,
+        "lastAttemptedAt": _iso(sync_status.last_attempted_at),
+        "nextCutoverAt": _iso(sync_status.next_cutover_at),
+        "leader": state.is_leader,
+        "conditions": conditions,
+        "lastRun": last_run,
+    }
+
+
+def _condition(kind: str, value: bool, reason: str, message: str) -> dict[str, Any]:
+    return {"type": kind, "status": "True" if value else "False", "reason": reason,
+            "message": message}
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+@router.get("/audit")
+def audit(
+    request: Request,
+    model_id: Annotated[str | None, Query(alias="modelId", max_length=100)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    """Audit records, newest first."""
+    with _daemon(request).engine.connect() as connection:
+        records = queries.list_audit(connection, model_id=model_id, limit=limit)
+    return {"success": True, "count": len(records), "records": records}
