@@ -47,11 +47,12 @@ class ApiSettings:
 class ApiError(Exception):
     """An error with an HTTP status, rendered in the guide's error shape."""
 
-    def __init__(self, status: int, error: str, message: str) -> None:
+    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
         super().__init__(message)
         self.status = status
         self.error = error
         self.message = message
+        self.extra = extra
 
 
 def error_body(error: str, message: str, **extra: Any) -> dict[str, Any]:
@@ -87,7 +88,8 @@ def create_app(daemon: Daemon, settings: ApiSettings | None = None) -> FastAPI:
 
     @app.exception_handler(ApiError)
     def api_error(_request: Request, error: ApiError) -> JSONResponse:
-        return JSONResponse(error_body(error.error, error.message), status_code=error.status)
+        return JSONResponse(error_body(error.error, error.message, **error.extra),
+                            status_code=error.status)
 
     @app.exception_handler(ModelNotFoundError)
     def not_found(_request: Request, error: ModelNotFoundError) -> JSONResponse:

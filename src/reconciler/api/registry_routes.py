@@ -92,12 +92,13 @@ def sync(request: Request) -> dict[str, Any]:
     result = ticket.result
     if ticket.error is not None or result is None:
         problems = [p.as_json() for p in result.problems] if result else []
-        raise_error = ApiError(
+        raise ApiError(
             409 if problems else 503,
             "Sync failed",
             f"{ticket.error}; nothing was applied",
+            revision=result.revision if result else None,
+            problems=problems,
         )
-        raise raise_error
     return {
         "success": True,
         "message": f"Synced revision {result.revision}: {len(result.plan)} changes",

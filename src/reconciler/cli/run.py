@@ -81,9 +81,9 @@ def _daemon(
 @db_option
 @server_options
 @click.option("--interval", envvar="Q2Q_INTERVAL", default=60.0, show_default=True,
-              type=click.FloatRange(min=1), help="Seconds between passes [env: Q2Q_INTERVAL].")
+              type=click.FloatRange(min=0.1), help="Seconds between passes [env: Q2Q_INTERVAL].")
 @click.option("--lease", envvar="Q2Q_LEASE", default=5.0, show_default=True,
-              type=click.FloatRange(min=0.5),
+              type=click.FloatRange(min=0.1),
               help="Seconds between a follower's attempts to become leader [env: Q2Q_LEASE].")
 @click.option("--log-format", type=click.Choice(["text", "json"]), default=None,
               help="Log format [default: text, or Q2Q_LOG_FORMAT].")
