@@ -87,6 +87,13 @@ class Change:
     before: Mapping[str, Any] | None
     after: Mapping[str, Any] | None
     reason: str = ""
+    self_heal: bool = False
+    """True when the change reverts an out-of-band edit of the database."""
+
+    @property
+    def audit_kind(self) -> str:
+        """Return the audit record's change kind: `self-heal` for reverted edits."""
+        return "self-heal" if self.self_heal else self.kind.value
 
     def describe(self) -> str:
         """Return a one-line summary for people, such as `update q2q-x: description`."""
@@ -108,6 +115,7 @@ class Change:
             "before": _jsonable(self.before),
             "after": _jsonable(self.after),
             "reason": self.reason or None,
+            "selfHeal": self.self_heal,
         }
 
 

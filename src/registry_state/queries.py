@@ -129,3 +129,16 @@ def get_run(connection: sa.Connection, run_id: uuid.UUID | None) -> dict[str, An
 
 def count_rows(connection: sa.Connection, table: sa.Table) -> int:
     return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def count_active_by_provider(connection: sa.Connection) -> dict[str, int]:
+    """Return the number of models in effect per provider, zero for providers with none."""
+    counts = dict.fromkeys(PROVIDERS, 0)
+    rows = connection.execute(
+        sa.select(model_registry.c.provider, sa.func.count())
+        .where(model_registry.c.active.is_(True))
+        .group_by(model_registry.c.provider)
+    )
+    for provider, count in rows:
+        counts[provider] = int(count)
+    return counts

@@ -203,7 +203,7 @@ def _audit(connection: sa.Connection, change: Change, context: ApplyContext) -> 
             recorded_at=context.now,
             reconcile_run_id=context.run_id,
             model_id=change.model_id,
-            change=change.kind.value,
+            change=change.audit_kind,
             before=values["before"],
             after=values["after"],
             revision=context.commit.revision,
@@ -211,6 +211,34 @@ def _audit(connection: sa.Connection, change: Change, context: ApplyContext) -> 
             commit_subject=context.commit.subject,
             instance=context.instance,
             reason=change.reason or None,
+        )
+    )
+
+
+def record_event(
+    connection: sa.Connection,
+    context: ApplyContext,
+    *,
+    event: str,
+    reason: str,
+    before: Mapping[str, Any] | None = None,
+    after: Mapping[str, Any] | None = None,
+) -> None:
+    """Write an audit record about the pass itself rather than one model, such as a
+    rewritten branch history; its model_id is "-"."""
+    connection.execute(
+        sa.insert(audit_records).values(
+            recorded_at=context.now,
+            reconcile_run_id=context.run_id,
+            model_id="-",
+            change=event,
+            before=dict(before) if before else None,
+            after=dict(after) if after else None,
+            revision=context.commit.revision,
+            commit_author=context.commit.author,
+            commit_subject=context.commit.subject,
+            instance=context.instance,
+            reason=reason,
         )
     )
 
