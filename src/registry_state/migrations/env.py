@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from registry_state.tables import metadata
+from registry_state.schema import metadata
 
 connection = context.config.attributes["connection"]
 context.configure(
