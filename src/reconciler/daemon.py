@@ -292,8 +292,9 @@ class Daemon:
 
     def _start_scheduler(self) -> None:
         interval = self.settings.interval_s
+        jitter = interval * self.settings.jitter
         self._scheduler.add_job(
-            self.request_pass, IntervalTrigger(seconds=interval, jitter=interval * self.settings.jitter),
+            self.request_pass, IntervalTrigger(seconds=interval, jitter=jitter),
             args=["interval"], id="interval", coalesce=True, max_instances=1,
         )
         self._scheduler.add_job(

@@ -103,7 +103,7 @@ class GitSource:
         if not self.is_remote:
             return False
         try:
-            output = self._repo.git.ls_remote("origin", f"refs/heads/{self.branch}")
+            output = str(self._repo.git.ls_remote("origin", f"refs/heads/{self.branch}"))
         except git.GitCommandError as error:
             raise GitSourceError(f"cannot reach {self.location!r}: {_stderr(error)}") from None
         remote_tip = output.split()[0] if output.strip() else None

@@ -57,7 +57,9 @@ def get_model(connection: sa.Connection, model_id: str) -> dict[str, Any]:
         sa.select(model_registry).where(model_registry.c.model_id == model_id)
     ).first()
     if row is None:
-        raise ModelNotFoundError(f"model '{model_id}' not found; list models with 'q2q models list'")
+        raise ModelNotFoundError(
+            f"model '{model_id}' not found; list models with 'q2q models list'"
+        )
     return model_json(row)
 
 

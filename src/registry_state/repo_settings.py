@@ -63,7 +63,8 @@ def parse_settings(content: bytes | None, *, path: str) -> RepositorySettings:
     try:
         data = yaml_source.load(content)
     except yaml_source.YamlSourceError as error:
-        raise InvalidSpecsError([Problem(path, error.line, error.column, message=error.message)])
+        problem = Problem(path, error.line, error.column, message=error.message)
+        raise InvalidSpecsError([problem]) from None
     if data is None:
         return RepositorySettings()
     try:

@@ -138,13 +138,13 @@ def spec_model_for(taxonomy: Taxonomy = DEFAULT_TAXONOMY) -> type[SpecBase]:
         name: _probability_field() if kind is ThresholdKind.PROBABILITY else _count_field()
         for name, kind in taxonomy.thresholds
     }
-    thresholds_model = create_model(  # type: ignore[call-overload]
+    thresholds_model = create_model(
         "Thresholds",
         __config__=ConfigDict(strict=True, extra="forbid", frozen=True),
         **threshold_fields,
     )
     kinds = {name: kind for name, kind in taxonomy.thresholds}
-    model: type[SpecBase] = create_model(  # type: ignore[call-overload]
+    model: type[SpecBase] = create_model(
         "ModelSpec",
         __base__=SpecBase,
         thresholds=(thresholds_model, ...),

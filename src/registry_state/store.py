@@ -141,7 +141,9 @@ def lock_status(connection: sa.Connection) -> None:
     (BEGIN IMMEDIATE).
     """
     if connection.dialect.name == "postgresql":
-        connection.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": RECONCILE_LOCK_KEY})
+        connection.execute(
+            sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": RECONCILE_LOCK_KEY}
+        )
 
 
 def record_run(connection: sa.Connection, run: RunRecord) -> None:

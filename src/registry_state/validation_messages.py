@@ -70,7 +70,8 @@ def _message(error: Any, model: type[BaseModel], loc: Sequence[str | int]) -> st
         return str(error["ctx"]["error"])
     if kind in {"model_type", "model_attributes_type", "dict_type"}:
         return f"expected a mapping of fields, got {_type_name(value)}"
-    message = error["msg"][0].lower() + error["msg"][1:]
+    message = str(error["msg"])
+    message = message[0].lower() + message[1:]
     if value is not None and not isinstance(value, dict | list):
         return f"{message}, got {value!r}"
     return message

@@ -56,7 +56,7 @@ class YamlSourceError(ValueError):
 class _CoreSchemaResolver(yaml.resolver.BaseResolver):
     """Resolve plain scalars by the YAML 1.2 core schema."""
 
-    yaml_implicit_resolvers: dict[Any, Any] = {}
+    yaml_implicit_resolvers: dict[Any, Any] = {}  # noqa: RUF012 - PyYAML declares it so
 
 
 def _add(tag: str, pattern: str, first: Sequence[str | None]) -> None:
@@ -76,7 +76,7 @@ _add(
 _add(_MERGE_TAG, r"^<<$", "<")
 
 
-class _Composer(CParser, _CoreSchemaResolver):  # type: ignore[misc]
+class _Composer(CParser, _CoreSchemaResolver):
     def __init__(self, text: str) -> None:
         CParser.__init__(self, text)
         _CoreSchemaResolver.__init__(self)
@@ -248,18 +248,19 @@ def locate(content: bytes, path: Sequence[str | int], *, key: bool = True) -> Po
     if node is None:
         return None
     best: Node = node
-    for segment in path:
+    for depth, segment in enumerate(path):
         found: Node | None = None
+        last = depth == len(path) - 1
         if isinstance(best, MappingNode):
             for key_node, value_node in best.value:
                 if isinstance(key_node, ScalarNode) and key_node.value == str(segment):
                     found = value_node
-                    if key and segment == path[-1]:
+                    if key and last:
                         found = key_node
                     break
-        elif isinstance(best, SequenceNode) and isinstance(segment, int):
-            if 0 <= segment < len(best.value):
-                found = best.value[segment]
+        elif isinstance(best, SequenceNode) and isinstance(segment, int) \
+                and 0 <= segment < len(best.value):
+            found = best.value[segment]
         if found is None:
             break
         best = found

@@ -13,7 +13,6 @@ from registry_state import store
 from registry_state.changes import ChangeKind
 from registry_state.errors import InvalidSpecsError, MassRetireRefusedError
 from registry_state.tables import audit_records, model_registry, reconcile_runs
-
 from support.git_repo import Clock, ModelsRepo, spec_yaml
 
 

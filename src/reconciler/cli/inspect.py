@@ -157,7 +157,7 @@ def audit(database_url: str, model_id: str | None, limit: int, output_format: st
     table = Table("when", "model id", "change", "revision", "author", "subject",
                   box=None, pad_edge=False)
     for record in records:
+        author = (record["commitAuthor"] or "").split(" <")[0]
         table.add_row(record["recordedAt"], record["modelId"], record["change"],
-                      (record["revision"] or "")[:12], (record["commitAuthor"] or "").split(" <")[0],
-                      record["commitSubject"] or "")
+                      (record["revision"] or "")[:12], author, record["commitSubject"] or "")
     _console().print(table)
