@@ -93,6 +93,13 @@ def upgrade(engine: sa.Engine) -> tuple[str | None, str]:
     return before, after
 
 
+def stamp(engine: sa.Engine) -> str:
+    """Record the newest schema revision without running migrations; return it."""
+    with engine.begin() as connection:
+        command.stamp(_alembic_config(connection), "head")
+    return head_revision()
+
+
 def ensure_schema(engine: sa.Engine, *, create_if_empty: bool = True) -> None:
     """Check that the schema is current; create it in an empty database.
 
@@ -103,13 +110,24 @@ def ensure_schema(engine: sa.Engine, *, create_if_empty: bool = True) -> None:
     head = head_revision()
     if current == head:
         return
-    if current is None and create_if_empty:
+    if current is None and create_if_empty and not _has_registry_tables(engine):
         upgrade(engine)
         return
+    if current is None and _has_registry_tables(engine):
+        raise SchemaOutdatedError(
+            "the database has q2q-registry tables but no schema version (alembic_version is "
+            "missing or empty), so its schema is unknown; if it matches this version, record "
+            "that with 'q2q db stamp', otherwise restore the database or use an empty one"
+        )
     raise SchemaOutdatedError(
         f"the database schema is at revision {current or 'none'} but this version of "
         f"q2q-registry needs {head}; run 'q2q db upgrade'"
     )
+
+
+def _has_registry_tables(engine: sa.Engine) -> bool:
+    with engine.connect() as connection:
+        return sa.inspect(connection).has_table("model_registry")
 
 
 def _reason(error: sa.exc.DBAPIError) -> str:

@@ -9,9 +9,9 @@ list of them inside `InvalidSpecsError`.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Sequence
-import dataclasses
 from dataclasses import dataclass
 
 
@@ -20,7 +20,7 @@ class Severity(enum.StrEnum):
     WARNING = "warning"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Problem:
     """One finding about a file of desired state, positioned for an editor."""
 
@@ -31,6 +31,13 @@ class Problem:
     message: str = ""
     severity: Severity = Severity.ERROR
     related: tuple[str, ...] = dataclasses.field(default=(), compare=False)
+
+    def sort_key(self) -> tuple[str, int, int, str, str, str]:
+        return (self.path, self.line or 0, self.column or 0, self.field, self.message,
+                self.severity.value)
+
+    def __lt__(self, other: Problem) -> bool:
+        return self.sort_key() < other.sort_key()
 
     @property
     def location(self) -> str:
@@ -92,3 +99,11 @@ class SchemaOutdatedError(Q2QError):
 
 class ModelNotFoundError(Q2QError):
     """No model with the requested id or provider is recorded."""
+
+
+class SpecEditError(Q2QError):
+    """A spec file cannot be edited as requested; no file was written."""
+
+
+class GitWriteError(Q2QError):
+    """A branch, commit or revert in the models repository could not be made."""

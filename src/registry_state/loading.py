@@ -133,4 +133,16 @@ def _items(
             )
         )
         return
-    yield data, (), 1
+    yield data, (), _first_content_line(source.content)
+
+
+def _first_content_line(content: bytes) -> int:
+    """Return the line where a single-spec file's mapping starts, past comments and '---'.
+
+    A text scan is enough here and avoids parsing the file a second time.
+    """
+    for number, raw in enumerate(content.splitlines(), start=1):
+        line = raw.strip()
+        if line and not line.startswith((b"#", b"%", b"---")):
+            return number
+    return 1

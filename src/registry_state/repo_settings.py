@@ -15,9 +15,18 @@ mass-retire guard:
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    ValidationError,
+)
 
 from registry_state import yaml_source
 from registry_state.errors import InvalidSpecsError, Problem
@@ -31,13 +40,28 @@ class _Strict(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
 
 
+def _check_label(name: str) -> str:
+    if not LABEL_PATTERN.match(name) or name.startswith("model_"):
+        raise ValueError(
+            f"invalid threshold name {name!r}; use lowercase letters, digits and underscores, "
+            "starting with a letter (at most 63 characters, not starting with 'model_')"
+        )
+    return name
+
+
+LABEL_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+Label = Annotated[str, AfterValidator(_check_label)]
+
+
 class TaxonomySettings(_Strict):
-    thresholds: Annotated[dict[str, ThresholdKind], Field(min_length=1)]
+    thresholds: Annotated[
+        dict[Label, Annotated[ThresholdKind, Strict(False)]], Field(min_length=1)
+    ]
 
 
 class ReconcilerSettings(_Strict):
     allow_mass_retire: StrictBool = False
-    max_retire_share: Annotated[float, Field(ge=0, le=1)] = 0.5
+    max_retire_share: Annotated[float | int, Field(ge=0, le=1)] = 0.5
 
 
 class RepositorySettings(_Strict):
@@ -68,7 +92,7 @@ def parse_settings(content: bytes | None, *, path: str) -> RepositorySettings:
     if data is None:
         return RepositorySettings()
     try:
-        return RepositorySettings.model_validate(data, strict=False)
+        return RepositorySettings.model_validate(data)
     except ValidationError as error:
         raise InvalidSpecsError(
             problems_from_error(error, model=RepositorySettings, path=path, content=content)

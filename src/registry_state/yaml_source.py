@@ -75,6 +75,14 @@ _add(
 )
 _add(_MERGE_TAG, r"^<<$", "<")
 
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_TAG_PATTERNS: dict[str, re.Pattern[str]] = {
+    tag: pattern
+    for resolvers in _CoreSchemaResolver.yaml_implicit_resolvers.values()
+    for tag, pattern in resolvers
+}
+
 
 class _Composer(CParser, _CoreSchemaResolver):
     def __init__(self, text: str) -> None:
@@ -87,6 +95,15 @@ def _compose(text: str) -> Node | None:
     try:
         node: Node | None = composer.get_single_node()
         return node
+    except yaml.reader.ReaderError as error:
+        line = text[: error.position].count("\n") + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        raise YamlSourceError(
+            f"the file contains the character U+{error.character:04X}, which YAML does not "
+            "allow; remove it",
+            line=line,
+            column=column,
+        ) from None
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         problem = error.problem or "invalid YAML"
@@ -128,15 +145,31 @@ class _Builder:
         if isinstance(node, ScalarNode):
             return self._scalar(node)
         if isinstance(node, SequenceNode):
+            self._check_tag(node, _SEQ_TAG)
             return [self.build(child, depth + 1) for child in node.value]
         if isinstance(node, MappingNode):
+            self._check_tag(node, _MAP_TAG)
             return self._mapping(node, depth)
         raise YamlSourceError(f"unsupported YAML node {type(node).__name__}", **_position(node))
+
+    @staticmethod
+    def _check_tag(node: Node, expected: str) -> None:
+        if node.tag != expected:
+            raise YamlSourceError(
+                f"unsupported tag {node.tag!r}; files of desired state use plain YAML "
+                "without tags",
+                **_position(node),
+            )
 
     def _scalar(self, node: ScalarNode) -> Any:
         tag, text = node.tag, node.value
         if tag == _STR_TAG:
             return text
+        # An explicit tag such as `!!int abc` bypasses the resolver, so check the text.
+        pattern = _TAG_PATTERNS.get(tag)
+        if pattern is not None and not pattern.match(text):
+            kind = tag.rsplit(":", 1)[-1]
+            raise YamlSourceError(f"the value {text!r} is not a valid {kind}", **_position(node))
         if tag == "tag:yaml.org,2002:null":
             return None
         if tag == "tag:yaml.org,2002:bool":
@@ -193,7 +226,7 @@ class _Builder:
                 raise YamlSourceError(
                     "a '<<' merge key takes a mapping or a list of mappings", **_position(source)
                 )
-            for key, value in self._mapping(source, depth + 1).items():
+            for key, value in self.build(source, depth + 1).items():
                 merged.setdefault(key, value)
         return merged
 

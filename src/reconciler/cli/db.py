@@ -1,4 +1,4 @@
-"""`q2q db upgrade` and `q2q db current`: manage the database schema with Alembic."""
+"""`q2q db upgrade`, `current` and `stamp`: manage the database schema with Alembic."""
 
 from __future__ import annotations
 
@@ -33,3 +33,16 @@ def current(database_url: str) -> None:
     engine = database.connect(database_url)
     click.echo(f"current: {database.current_revision(engine) or 'empty'}")
     click.echo(f"newest:  {database.head_revision()}")
+
+
+@db.command()
+@db_option
+def stamp(database_url: str) -> None:
+    """Record the newest schema revision without migrating.
+
+    Only for a database whose tables already match this version, such as one
+    restored from a backup without its alembic_version table.
+    """
+    engine = database.connect(database_url)
+    revision = database.stamp(engine)
+    click.echo(f"{database.describe(engine)}: schema recorded as revision {revision}")

@@ -32,7 +32,7 @@ def _display(path: Path) -> str:
 def validate_directory(directory: Path) -> tuple[list[LoadedSpec], list[Problem], int]:
     """Validate every YAML file under `directory`; return specs, problems and file count."""
     problems: list[Problem] = []
-    settings_file = directory.parent / SETTINGS_FILE
+    settings_file = directory.resolve().parent / SETTINGS_FILE
     try:
         content = settings_file.read_bytes() if settings_file.is_file() else None
         settings = parse_settings(content, path=_display(settings_file))
@@ -60,9 +60,16 @@ def _text_line(problem: Problem) -> str:
     return f"{problem.location}: {kind}{where}{problem.message}"
 
 
+def _escape_property(value: str) -> str:
+    """Escape a workflow-command property value as GitHub Actions expects."""
+    for raw, escaped in (("%", "%25"), ("\r", "%0D"), ("\n", "%0A"), (":", "%3A"), (",", "%2C")):
+        value = value.replace(raw, escaped)
+    return value
+
+
 def _github_line(problem: Problem) -> str:
     level = "warning" if problem.severity is Severity.WARNING else "error"
-    properties = [f"file={problem.path}"]
+    properties = [f"file={_escape_property(problem.path)}"]
     if problem.line is not None:
         properties.append(f"line={problem.line}")
     if problem.column is not None:
