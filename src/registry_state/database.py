@@ -119,10 +119,21 @@ def ensure_schema(engine: sa.Engine, *, create_if_empty: bool = True) -> None:
             "missing or empty), so its schema is unknown; if it matches this version, record "
             "that with 'q2q db stamp', otherwise restore the database or use an empty one"
         )
+    if current is not None and not _is_known_revision(current):
+        raise SchemaOutdatedError(
+            f"the database schema is at revision {current}, which this version of "
+            f"q2q-registry does not know (its newest is {head}); the database was migrated "
+            "by a newer q2q-registry, so upgrade q2q-registry instead"
+        )
     raise SchemaOutdatedError(
         f"the database schema is at revision {current or 'none'} but this version of "
         f"q2q-registry needs {head}; run 'q2q db upgrade'"
     )
+
+
+def _is_known_revision(revision: str) -> bool:
+    script = ScriptDirectory(str(_MIGRATIONS))
+    return any(known.revision == revision for known in script.walk_revisions())
 
 
 def _has_registry_tables(engine: sa.Engine) -> bool:

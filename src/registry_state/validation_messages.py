@@ -59,7 +59,12 @@ def _message(error: Any, model: type[BaseModel], loc: Sequence[str | int]) -> st
     if kind == "missing":
         return f"missing required field '{name}'"
     if kind == "bool_type":
-        return f"expected true or false, got {value!r}; write the boolean without quotes"
+        if isinstance(value, str):
+            return (f"expected true or false, got {value!r}, a string: YAML 1.2 reads only "
+                    "unquoted true and false as booleans")
+        return f"expected true or false, got {value!r}"
+    if kind == "string_type" and name in _PATTERN_HINTS:
+        return f"expected a string, got {value!r}; {_PATTERN_HINTS[name]}"
     if kind == "literal_error":
         allowed = error.get("ctx", {}).get("expected", "")
         return f"invalid value {value!r}; allowed values: {allowed}"

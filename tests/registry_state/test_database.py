@@ -14,7 +14,8 @@ from alembic.runtime.migration import MigrationContext
 
 from registry_state import database
 from registry_state.errors import SchemaOutdatedError, StoreUnavailableError
-from registry_state.tables import metadata, model_registry, reconciler_status
+from registry_state.schema import metadata
+from registry_state.tables import model_registry, reconciler_status
 
 EFFECTIVE_FROM = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 
@@ -134,9 +135,7 @@ def test_one_active_switch_in_transaction(engine: sa.Engine) -> None:
     by_id = model_registry.c.model_id
 
     with engine.begin() as connection:
-        connection.execute(
-            model_registry.update().where(by_id == "openai-a").values(active=False)
-        )
+        connection.execute(model_registry.update().where(by_id == "openai-a").values(active=False))
         connection.execute(model_registry.update().where(by_id == "openai-b").values(active=True))
 
     assert active_model_ids(engine) == ["openai-b"]
@@ -250,17 +249,29 @@ def test_ensure_schema_current_is_noop(engine: sa.Engine) -> None:
 
 
 def test_ensure_schema_older_revision(engine: sa.Engine) -> None:
-    # No revision precedes 0001 yet, so an unknown id stands in for an older schema.
+    assert database.head_revision() != "0001"
     with engine.begin() as connection:
-        connection.execute(sa.text("UPDATE alembic_version SET version_num = '0000'"))
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '0001'"))
 
     with pytest.raises(SchemaOutdatedError) as raised:
         database.ensure_schema(engine)
 
     message = str(raised.value)
-    assert "0000" in message
+    assert "at revision 0001" in message
     assert database.head_revision() in message
-    assert "q2q db upgrade" in message
+    assert "run 'q2q db upgrade'" in message
+
+
+def test_ensure_schema_newer_revision(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = '9999'"))
+
+    with pytest.raises(SchemaOutdatedError) as raised:
+        database.ensure_schema(engine)
+
+    message = str(raised.value)
+    assert "at revision 9999, which this version of q2q-registry does not know" in message
+    assert "upgrade q2q-registry instead" in message
 
 
 def test_ensure_schema_tables_without_version(engine: sa.Engine) -> None:

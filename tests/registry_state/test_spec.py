@@ -244,14 +244,16 @@ INVALID_FIELDS = [
     pytest.param(
         {"prompt_version": "2.0"},
         "prompt_version",
-        "input should be a valid string, got 2.0",
+        "expected a string, got 2.0; write it as v<major>.<minor> or "
+        "v<major>.<minor>.<patch>, such as v2.0",
         id="prompt-unquoted-float",
     ),
     pytest.param({"active": "yes"}, "active", "expected true or false, got 'yes'", id="active-yes"),
     pytest.param(
         {"active": '"true"'},
         "active",
-        "expected true or false, got 'true'; write the boolean without quotes",
+        "expected true or false, got 'true', a string: YAML 1.2 reads only unquoted true "
+        "and false as booleans",
         id="active-quoted",
     ),
     pytest.param({"active": "1"}, "active", "expected true or false, got 1", id="active-one"),
