@@ -8,27 +8,34 @@ the file moves: comments, key order, quoting, anchors, flow style and the
 spelling of untouched values stay byte for byte.
 
 ruamel.yaml's round-trip parser gives the position of each value
-(`yaml_nodes`); the edit is a splice of that span. Dumping a whole ruamel
+(`yaml_nodes`), and the edit is a splice of that span. Dumping a whole ruamel
 document instead would re-indent sequences, realign comments and respace flow
-collections. Each edit is checked by loading the new text with the product's
+collections. A value that a spec shares through an alias or a merge key is
+first written out in the spec (the shared original stays as it is), then
+edited. Each edit is checked by loading the new text with the product's
 loader and comparing it with the old data plus the intended change, so an edit
-that would also change a value shared through an anchor is rejected.
+that would also change another spec is rejected.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.authoring.rendering import render_flow, render_scalar
 from reconciler.authoring.yaml_nodes import (
     NodeKind,
     YamlNode,
+    block_lines,
+    column,
     content_end,
     content_start,
+    line_end,
+    line_start,
     parse_nodes,
+    text_without_anchors,
 )
 from registry_state import yaml_source
 from registry_state.errors import SpecEditError
@@ -36,6 +43,8 @@ from registry_state.errors import SpecEditError
 FieldPath = tuple[str, ...]
 """A field of a spec, such as ("active",) or ("thresholds", "risk_min_cues")."""
 
+MERGE_KEY = "<<"
+DEFAULT_INDENT_STEP = 2
 _BOM = "\ufeff"
 
 
@@ -99,6 +108,15 @@ class SpecText:
                 return entry
         return None
 
+    def _same_entry(self, entry: SpecEntry) -> SpecEntry:
+        """Return this text's entry at the position of `entry` from an earlier version."""
+        for candidate in self.entries:
+            if candidate.index == entry.index:
+                return candidate
+        raise SpecEditError(
+            f"{self.path}: cannot find '{entry.spec_id}' again after editing; edit the file by hand"
+        )
+
     def spec_data(self, entry: SpecEntry) -> dict[str, Any]:
         """Return the loaded values of one spec, merge keys resolved."""
         if entry.index is None:
@@ -125,6 +143,16 @@ class SpecText:
             )
         return node
 
+    def line_of(self, entry: SpecEntry, path: FieldPath) -> int:
+        """Return the line of the value at `path`, or of the closest parent written in place."""
+        node = self._spec_node(entry)
+        for key in path:
+            pair = node.pair(key) if node.kind is NodeKind.MAPPING else None
+            if pair is None:
+                break
+            node = pair[1]
+        return node.line
+
     def encode(self, text: str) -> bytes:
         return (self._bom + text).encode("utf-8")
 
@@ -132,6 +160,9 @@ class SpecText:
 
     def with_value(self, entry: SpecEntry, path: FieldPath, value: Any) -> SpecText:
         """Return the file with `path` of one spec set to `value`, all other bytes kept."""
+        written_out = self._written_out(entry, path)
+        if written_out is not None:
+            return written_out.with_value(written_out._same_entry(entry), path, value)
         text = self._replace(self._spec_node(entry), (), path, value, entry)
         expected = copy.deepcopy(self.data)
         _assign(expected if entry.index is None else expected["models"][entry.index],
@@ -157,7 +188,6 @@ class SpecText:
             if inner is not None and len(rest) == 1 and inner[1].kind is NodeKind.SCALAR:
                 return self._splice(inner[1], render_scalar(value, style=inner[1].style))
         if rest:
-            # An alias, or a flow mapping without the key: write the whole mapping out.
             current = _lookup(self.spec_data(entry), (*prefix, key))
             return self._splice(node, render_flow(_with_change(current, rest, value)),
                                 whole=True)
@@ -182,22 +212,132 @@ class SpecText:
                 f"{self.path}:{mapping.line}: '{entry.spec_id}' has no '{key}:' of its own and "
                 f"is written in flow style; add '{key}:' by hand"
             )
-        first_key = mapping.pairs[0][0]
-        indent = " " * (first_key.start - _line_start(self.text, first_key.start))
-        last_value = mapping.pairs[-1][1]
-        at = _line_end(self.text, content_end(self.text, last_value))
+        indent = " " * column(self.text, mapping.pairs[0][0].start)
+        at = line_end(self.text, content_end(self.text, mapping.pairs[-1][1]))
         rendered = render_flow(value) if isinstance(value, Mapping) else render_scalar(value)
         line = f"{self.newline}{indent}{key}: {rendered}"
         return self.text[:at] + line + self.text[at:]
+
+    # --- writing out shared mappings --------------------------------------------------
+
+    def _written_out(self, entry: SpecEntry, path: FieldPath) -> SpecText | None:
+        """Return the file with the mapping that contains `path` copied into the spec.
+
+        A mapping the spec takes from an alias (`thresholds: *base`) or a merge
+        key (`<<: *defaults`) is written out where the spec uses it, keeping its
+        layout, comments and number spellings. None means nothing is shared.
+        """
+        mapping = self._spec_node(entry)
+        for key in path[:-1]:
+            pair = mapping.pair(key)
+            if pair is None:
+                source = self._merged_value(mapping, key)
+                if source is None:
+                    return None
+                text = self._insert_copy(mapping, key, source)
+                break
+            key_node, node = pair
+            if node.kind is NodeKind.ALIAS:
+                source = self._anchored(node)
+                if source is None or source.kind is not NodeKind.MAPPING:
+                    return None
+                text = self._replace_alias(key_node, node, source)
+                break
+            if node.kind is not NodeKind.MAPPING:
+                return None
+            mapping = node
+        else:
+            return None
+        return self._checked(text, self.data, entry=entry,
+                             action=f"write out {key} of '{entry.spec_id}'")
+
+    def _anchored(self, alias: YamlNode) -> YamlNode | None:
+        """Return the node an alias refers to: the last anchor of that name before it."""
+        assert self.root is not None
+        found = None
+        for node in self.root.walk():
+            if node.start >= alias.start:
+                break
+            if node.anchor == alias.value:
+                found = node
+        return found
+
+    def _merged_value(self, mapping: YamlNode, key: str) -> YamlNode | None:
+        """Return the node that a merge key ('<<') of `mapping` gives `key`, if any."""
+        pair = mapping.pair(MERGE_KEY)
+        if pair is None:
+            return None
+        merged = pair[1]
+        sources = merged.items if merged.kind is NodeKind.SEQUENCE else [merged]
+        for source in sources:
+            node = self._anchored(source) if source.kind is NodeKind.ALIAS else source
+            if node is None or node.kind is not NodeKind.MAPPING:
+                continue
+            found = node.pair(key)
+            if found is not None:
+                value = found[1]
+                return self._anchored(value) if value.kind is NodeKind.ALIAS else value
+            nested = self._merged_value(node, key)
+            if nested is not None:
+                return nested
+        return None
+
+    def _copy_lines(self, source: YamlNode, *, indent: int) -> list[str] | None:
+        """Return a block mapping's lines re-indented to `indent`, or None for a flow one."""
+        if source.kind is not NodeKind.MAPPING or source.flow:
+            return None
+        return block_lines(self.text, source, indent=indent)
+
+    def _inline_copy(self, source: YamlNode) -> str:
+        start = content_start(self.text, source)
+        return text_without_anchors(self.text, source, start=start,
+                                    end=content_end(self.text, source))
+
+    def _indent_step(self, source: YamlNode) -> int:
+        assert self.root is not None
+        first = column(self.text, content_start(self.text, source))
+        for node in self.root.walk():
+            for key_node, value_node in node.pairs:
+                if value_node is source and first > column(self.text, key_node.start):
+                    return first - column(self.text, key_node.start)
+        return DEFAULT_INDENT_STEP
+
+    def _replace_alias(self, key_node: YamlNode, alias: YamlNode, source: YamlNode) -> str:
+        key_column = column(self.text, key_node.start)
+        lines = self._copy_lines(source, indent=key_column + self._indent_step(source))
+        if lines is None:
+            return self.text[:alias.start] + self._inline_copy(source) + self.text[alias.end:]
+        colon = self.text.rfind(":", key_node.end, alias.start)
+        end_of_line = line_end(self.text, alias.end)
+        comment = self.text[alias.end:end_of_line].rstrip()
+        head = self.text[:colon + 1] + comment
+        return head + "".join(self.newline + line for line in lines) + self.text[end_of_line:]
+
+    def _insert_copy(self, mapping: YamlNode, key: str, source: YamlNode) -> str:
+        if mapping.flow or not mapping.pairs:
+            raise SpecEditError(
+                f"{self.path}:{mapping.line}: the mapping takes '{key}' from a merge key and is "
+                f"written in flow style; add '{key}:' by hand"
+            )
+        key_column = column(self.text, mapping.pairs[0][0].start)
+        at = line_end(self.text, content_end(self.text, mapping.pairs[-1][1]))
+        lines = self._copy_lines(source, indent=key_column + self._indent_step(source))
+        if lines is None:
+            added = f"{self.newline}{' ' * key_column}{key}: {self._inline_copy(source)}"
+        else:
+            added = f"{self.newline}{' ' * key_column}{key}:" + "".join(
+                self.newline + line for line in lines
+            )
+        return self.text[:at] + added + self.text[at:]
 
     # --- copying a models: item -------------------------------------------------------
 
     def with_copy(self, entry: SpecEntry) -> tuple[SpecText, SpecEntry]:
         """Append a copy of one `models:` item to the list, without its anchors.
 
-        The copy keeps the item's comments and layout. Anchors are dropped so the
-        file does not define one twice; aliases in the copy still refer to the
-        original anchors, which come earlier in the file.
+        The copy keeps the item's comments and layout. Its anchors are dropped,
+        because a file must not define an anchor twice. Aliases in the copy still
+        refer to the original anchors, which come earlier in the file.
         """
         if entry.index is None:
             raise SpecEditError(f"{self.path}: a single-spec file is copied as a whole file")
@@ -211,16 +351,16 @@ class SpecText:
         dash = item.start - 1
         while dash >= 0 and self.text[dash] in " \t\r\n":
             dash -= 1
-        line_start = _line_start(self.text, dash)
-        if dash < 0 or self.text[dash] != "-" or self.text[line_start:dash].strip():
+        first = line_start(self.text, dash)
+        if dash < 0 or self.text[dash] != "-" or self.text[first:dash].strip():
             raise SpecEditError(
                 f"{self.path}:{item.line}: cannot find the '-' that starts '{entry.spec_id}'; "
                 "copy the spec by hand"
             )
-        item_end = _line_end(self.text, content_end(self.text, item))
-        item_text = _without_anchors(self.text, item, start=line_start, end=item_end)
+        item_end = line_end(self.text, content_end(self.text, item))
+        item_text = text_without_anchors(self.text, item, start=first, end=item_end)
 
-        at = _line_end(self.text, content_end(self.text, sequence.items[-1]))
+        at = line_end(self.text, content_end(self.text, sequence.items[-1]))
         text = self.text[:at] + self.newline + item_text + self.text[at:]
         expected = copy.deepcopy(self.data)
         expected["models"].append(copy.deepcopy(expected["models"][entry.index]))
@@ -248,44 +388,6 @@ class SpecText:
         return edited
 
 
-def _line_start(text: str, offset: int) -> int:
-    return text.rfind("\n", 0, max(offset, 0)) + 1
-
-
-def _line_end(text: str, offset: int) -> int:
-    """Return the offset of the line break that ends the line holding `offset`."""
-    end = text.find("\n", offset)
-    if end < 0:
-        return len(text)
-    return end - 1 if end > 0 and text[end - 1] == "\r" else end
-
-
-def _without_anchors(text: str, item: YamlNode, *, start: int, end: int) -> str:
-    removals: list[tuple[int, int]] = []
-    for node in item.walk():
-        if node.anchor is None:
-            continue
-        token = f"&{node.anchor}"
-        at = text.find(token, _line_start(text, node.start), end)
-        if at < 0:
-            raise SpecEditError(f"cannot find the anchor {token} of line {node.line} to drop it")
-        after = at + len(token)
-        if after < len(text) and text[after] in "\r\n":
-            while at > start and text[at - 1] in " \t":
-                at -= 1
-        else:
-            while after < len(text) and text[after] in " \t":
-                after += 1
-        removals.append((at, after))
-    pieces = []
-    position = start
-    for removal_start, removal_end in sorted(removals):
-        pieces.append(text[position:removal_start])
-        position = removal_end
-    pieces.append(text[position:end])
-    return "".join(pieces)
-
-
 def _lookup(data: Mapping[str, Any], path: FieldPath) -> Any:
     value: Any = data
     for key in path:
@@ -305,38 +407,3 @@ def _with_change(current: Any, rest: FieldPath, value: Any) -> Any:
     changed = dict(current) if isinstance(current, Mapping) else {}
     changed[rest[0]] = _with_change(changed.get(rest[0]), rest[1:], value)
     return changed
-
-
-# --- rendering values -----------------------------------------------------------------
-
-
-def render_scalar(value: Any, *, style: str | None = None) -> str:
-    """Write a value as YAML, in the quoting style of the value it replaces where possible."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if value is None:
-        return "null"
-    text = str(value)
-    if style == "'" and "\n" not in text:
-        return "'" + text.replace("'", "''") + "'"
-    if style is None and _plain_is_safe(text):
-        return text
-    return json.dumps(text, ensure_ascii=False)
-
-
-def render_flow(value: Mapping[str, Any]) -> str:
-    """Write a mapping of plain values as a one-line flow mapping."""
-    return "{" + ", ".join(f"{key}: {render_scalar(item)}" for key, item in value.items()) + "}"
-
-
-def _plain_is_safe(text: str) -> bool:
-    """Return True if `text` written without quotes loads back as the same string."""
-    if not text or text != text.strip() or "\n" in text:
-        return False
-    try:
-        loaded = yaml_source.load(f"value: {text}\n".encode())
-    except yaml_source.YamlSourceError:
-        return False
-    return bool(loaded == {"value": text})

@@ -1,4 +1,4 @@
-"""Where each node of a YAML document is written, for edits that keep the rest of the text.
+"""Text positions of the nodes of a YAML document, for edits that keep the rest of the text.
 
 `parse_nodes(text)` runs ruamel.yaml's round-trip parser and returns the
 document's root `YamlNode`, with character offsets into `text`. Aliases stay
@@ -90,13 +90,79 @@ def content_start(text: str, node: YamlNode) -> int:
 def content_end(text: str, node: YamlNode) -> int:
     """Return the offset after a node's last non-blank character.
 
-    A block scalar's span includes the line breaks after its last line; they
-    belong to the layout around it and stay when the scalar is replaced.
+    A block scalar's span includes the line breaks after its last line. They
+    belong to the layout around it, so they stay when the scalar is replaced.
     """
     end = node.end
     while end > node.start and text[end - 1] in " \t\r\n":
         end -= 1
     return end
+
+
+def line_start(text: str, offset: int) -> int:
+    """Return the offset of the first character of the line that contains `offset`."""
+    return text.rfind("\n", 0, max(offset, 0)) + 1
+
+
+def line_end(text: str, offset: int) -> int:
+    """Return the offset of the line break (CR LF or LF) ending the line that contains `offset`."""
+    end = text.find("\n", offset)
+    if end < 0:
+        return len(text)
+    return end - 1 if end > 0 and text[end - 1] == "\r" else end
+
+
+def column(text: str, offset: int) -> int:
+    return offset - line_start(text, offset)
+
+
+def text_without_anchors(text: str, node: YamlNode, *, start: int, end: int) -> str:
+    """Return `text[start:end]`, which contains `node`, with the anchors inside it removed.
+
+    A copy of a node must not define its anchors a second time; aliases in the
+    copy keep referring to the original anchors.
+    """
+    removals: list[tuple[int, int]] = []
+    for inner in node.walk():
+        if inner.anchor is None:
+            continue
+        token = f"&{inner.anchor}"
+        at = text.find(token, line_start(text, inner.start), end)
+        if at < start:
+            continue
+        after = at + len(token)
+        if after < len(text) and text[after] in "\r\n":
+            while at > start and text[at - 1] in " \t":
+                at -= 1
+        else:
+            while after < len(text) and text[after] in " \t":
+                after += 1
+        removals.append((at, after))
+    pieces = []
+    position = start
+    for removal_start, removal_end in sorted(removals):
+        pieces.append(text[position:removal_start])
+        position = removal_end
+    pieces.append(text[position:end])
+    return "".join(pieces)
+
+
+def block_lines(text: str, node: YamlNode, *, indent: int) -> list[str]:
+    """Return the lines of a block collection, without its anchors, re-indented to `indent`.
+
+    Lines keep their indentation relative to the node's first line, so nested
+    blocks and block scalars stay well-formed.
+    """
+    start = content_start(text, node)
+    end = line_end(text, content_end(text, node))
+    body = text_without_anchors(text, node, start=start, end=end)
+    first_column = column(text, start)
+    lines = [line.rstrip("\r") for line in body.split("\n")]
+    shifted = [" " * indent + lines[0]]
+    for line in lines[1:]:
+        rest = line[first_column:] if not line[:first_column].strip() else line.lstrip()
+        shifted.append(" " * indent + rest if rest else "")
+    return shifted
 
 
 def parse_nodes(text: str, *, path: str) -> YamlNode | None:
