@@ -32,6 +32,7 @@ COMMANDS = {
     "db": ("reconciler.cli.db", "db", "Manage the database schema."),
     "run": ("reconciler.cli.run", "run", "Run the reconciler daemon with its HTTP API."),
     "serve": ("reconciler.cli.run", "serve", "Serve the HTTP API without scheduled passes."),
+    "eval": ("reconciler.cli.eval", "eval_group", "Upload datasets, evaluate specs, show results."),
 }
 
 
