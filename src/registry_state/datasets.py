@@ -180,8 +180,9 @@ def parse_dataset(
 ) -> ParsedDataset:
     """Parse and check a CSV dataset; raise `DatasetError` naming each bad line."""
     if len(content) > max_bytes:
-        raise DatasetError(source, [f"the file has {len(content)} bytes, more than the limit "
-                                    f"of {max_bytes}; split it or raise Q2Q_EVAL_MAX_BYTES"])
+        raise DatasetError(source, [
+            f"the file has {len(content)} bytes, more than the limit of {max_bytes}; split "
+            "it, or raise the limit with --max-bytes or Q2Q_EVAL_MAX_BYTES"])
     text, used_encoding = decode(content, source=source, encoding=encoding)
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
