@@ -74,7 +74,7 @@ def require_token(request: Request) -> None:
 
 
 def create_app(daemon: Daemon, settings: ApiSettings | None = None) -> FastAPI:
-    from reconciler.api import registry_routes, webhooks
+    from reconciler.api import eval_routes, registry_routes, webhooks
 
     app = FastAPI(
         title="q2q-registry",
@@ -147,4 +147,5 @@ def create_app(daemon: Daemon, settings: ApiSettings | None = None) -> FastAPI:
 
     app.include_router(registry_routes.router)
     app.include_router(webhooks.router)
+    app.include_router(eval_routes.router)
     return app
