@@ -41,8 +41,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("predictions", schema=None) as batch_op:
         batch_op.create_index(
-            batch_op.f("ix_predictions_model_id_created_at"),
-            ["model_id", "created_at"],
+            batch_op.f("ix_predictions_model_id_created_at_label_language_positive_score"),
+            ["model_id", "created_at", "label", "language", "positive", "score"],
             unique=False,
         )
 
@@ -97,5 +97,7 @@ def downgrade() -> None:
     op.drop_table("drift_checks")
 
     with op.batch_alter_table("predictions", schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f("ix_predictions_model_id_created_at"))
+        batch_op.drop_index(
+            batch_op.f("ix_predictions_model_id_created_at_label_language_positive_score")
+        )
     op.drop_table("predictions")
