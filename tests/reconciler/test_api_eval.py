@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from test_api import guide_registry, start_daemon
 
 from reconciler.api import ApiSettings, create_app
 from support.eval_fixtures import COUNT_LABELS, PROBABILITY_LABELS, PROMPT, ROWS, dataset_csv
 from support.fake_providers import FakeProvider, keyword_provider
 from support.git_repo import ModelsRepo
 from support.provider_tests import DUMMY_KEYS
-from test_api import guide_registry, start_daemon
 
 TOKEN = "eval-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
