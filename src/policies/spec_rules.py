@@ -22,11 +22,13 @@ from registry_state.spec import IDENTITY_FIELDS
 
 @dataclass(frozen=True)
 class RecordedIdentity:
-    """The identity fields of a model as the database records them."""
+    """The identity fields of a model as the database, or a base revision, records them."""
 
     model_id: str
     identity: Mapping[str, Any]
     retired: bool
+    origin: str = ""
+    """Where the identity is recorded when not in the database, such as a base revision."""
 
 
 def _where(loaded: LoadedSpec) -> str:
@@ -132,6 +134,8 @@ def _identity_changes(
             _describe_change(name, before.identity.get(name), after[name]) for name in changed
         )
         state = "retired model" if before.retired else "model"
+        if before.origin:
+            state += f" ({before.origin})"
         problems.append(
             Problem(
                 loaded.path,
