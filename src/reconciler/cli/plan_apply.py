@@ -65,13 +65,15 @@ def _summary(result: PassResult) -> str:
 @click.command()
 @source_options
 @db_option
-@format_option("text", "json")
+@format_option("text", "json", "markdown")
 def plan(repo: str, branch: str | None, spec_dir: str, database_url: str,
          output_format: str) -> None:
     """Show the changes that apply would make, without making them.
 
     Exits 0 when the database already matches the branch tip, 2 when changes
     are pending and 1 on an error (invalid specs, unreadable repository).
+    --format markdown prints a pull request comment: the changes, each
+    provider's cutover with its threshold changes, and the warnings.
     """
     reconciler = build_reconciler(
         repo=repo, branch=branch, spec_dir=spec_dir, database_url=database_url
@@ -81,12 +83,23 @@ def plan(repo: str, branch: str | None, spec_dir: str, database_url: str,
     except InvalidSpecsError as error:
         if output_format == "json":
             print_json({"status": "invalid", "problems": [p.as_json() for p in error.problems]})
+        if output_format == "markdown":
+            from reconciler.cli import plan_markdown
+
+            click.echo(plan_markdown.render_invalid(
+                source=reconciler.source.describe(), problems=error.problems), nl=False)
         for problem in error.problems:
             click.echo(f"{problem.severity.value}: {problem}", err=True)
         sys.exit(1)
 
     if output_format == "json":
         print_json(result_json(result))
+    elif output_format == "markdown":
+        from reconciler.cli import plan_markdown
+
+        click.echo(plan_markdown.render_plan(
+            source=reconciler.source.describe(), result=result,
+            cutover_list=plan_markdown.plan_cutovers(reconciler, result)), nl=False)
     else:
         revision = (result.revision or "")[:12]
         click.echo(f"Plan for {reconciler.source.describe()} at {revision}: {_summary(result)}")
