@@ -34,10 +34,10 @@ from policies.eval_metrics import (
     decide_labels,
     result_rows,
 )
-from reconciler.prompts import PromptTemplate
 from reconciler.providers import ProviderAdapter, RowError
 from registry_state import datasets, eval_store
 from registry_state.errors import Q2QError
+from registry_state.prompts import PromptTemplate
 from registry_state.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)

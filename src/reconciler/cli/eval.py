@@ -29,9 +29,9 @@ from policies.eval_report import (
 from reconciler.cli.options import db_option, format_option, open_engine, print_json
 from reconciler.evaluation import EvaluationOutcome, EvaluationRequest, run_evaluation
 from reconciler.models_tree import evaluated_model, load_tree
-from reconciler.prompts import find_prompt_file
 from reconciler.providers import CallSettings, adapter_for
 from registry_state import datasets, eval_store
+from registry_state.prompts import find_prompt_file
 
 MAX_BYTES_VARIABLE = "Q2Q_EVAL_MAX_BYTES"
 
