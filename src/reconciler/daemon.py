@@ -31,6 +31,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from reconciler.drift_scheduler import DriftScheduler
 from reconciler.leadership import LeaderLock
 from reconciler.metrics import Metrics
 from reconciler.reconcile import (
@@ -113,6 +114,7 @@ class Daemon:
         self._stopping = threading.Event()
         self._stalled_until: float = 0.0
         self._scheduler = BackgroundScheduler(timezone=dt.UTC)
+        self.drift = DriftScheduler.for_daemon(self)
         reconciler.options.log_summary = False
 
     @property
@@ -216,6 +218,7 @@ class Daemon:
         self.state.stalled_revision = self.state.stalled_reason = None
         self.state.consecutive_failures = 0
         self._schedule_cutover(result.next_cutover_at)
+        self.drift.sync(result.revision)
         self._refresh_active_models()
         return result, None
 

@@ -51,6 +51,11 @@ class GitSource:
     def describe(self) -> str:
         return f"{self.location}@{self.branch}"
 
+    @property
+    def repository(self) -> git.Repo:
+        """The local repository, or the mirror of a URL, that commits are read from."""
+        return self._repo
+
     def _open(self) -> git.Repo:
         if not self.is_remote:
             try:
