@@ -34,6 +34,7 @@ COMMANDS = {
     "activate": ("reconciler.cli.authoring", "activate", "Activate a spec, now or at a time."),
     "deactivate": ("reconciler.cli.authoring", "deactivate", "Deactivate a spec."),
     "rollback": ("reconciler.cli.authoring", "rollback", "Roll the specs back on a branch."),
+    "schema": ("reconciler.cli.schema", "schema", "Print JSON Schemas for spec files."),
     "run": ("reconciler.cli.run", "run", "Run the reconciler daemon with its HTTP API."),
     "serve": ("reconciler.cli.run", "serve", "Serve the HTTP API without scheduled passes."),
     "eval": ("reconciler.cli.eval", "eval_group", "Upload datasets, evaluate specs, show results."),
