@@ -74,7 +74,7 @@ def require_token(request: Request) -> None:
 
 
 def create_app(daemon: Daemon, settings: ApiSettings | None = None) -> FastAPI:
-    from reconciler.api import eval_routes, registry_routes, webhooks
+    from reconciler.api import drift_routes, eval_routes, registry_routes, webhooks
 
     app = FastAPI(
         title="q2q-registry",
@@ -147,5 +147,6 @@ def create_app(daemon: Daemon, settings: ApiSettings | None = None) -> FastAPI:
 
     app.include_router(registry_routes.router)
     app.include_router(webhooks.router)
+    app.include_router(drift_routes.router)
     app.include_router(eval_routes.router)
     return app

@@ -37,6 +37,8 @@ COMMANDS = {
     "schema": ("reconciler.cli.schema", "schema", "Print JSON Schemas for spec files."),
     "run": ("reconciler.cli.run", "run", "Run the reconciler daemon with its HTTP API."),
     "serve": ("reconciler.cli.run", "serve", "Serve the HTTP API without scheduled passes."),
+    "drift": ("reconciler.cli.drift", "drift", "Run drift checks; show checks, alerts, reports."),
+    "predictions": ("reconciler.cli.predictions", "predictions", "Import classifier predictions."),
     "eval": ("reconciler.cli.eval", "eval_group", "Upload datasets, evaluate specs, show results."),
 }
 
