@@ -1,6 +1,6 @@
 """Evaluation reports: the `evals/<model-id>.json` file committed with a pull request.
 
-A report holds the metrics of one evaluation run and three SHA-256 hashes
+A report contains the metrics of one evaluation run and three SHA-256 hashes
 that tie it to what was evaluated: the spec's identity (provider, model,
 prompt version, thresholds), the prompt file's bytes and the dataset's
 content. `q2q validate --gates` recomputes the first two from the working

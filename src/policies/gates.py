@@ -16,7 +16,7 @@
 
 The most specific F1 minimum wins: an override, then the language, then the
 label, then the default. A label with fewer than `min_support` positives in a
-language is not gated in that language; in the slice `all` it fails the gate,
+language is not gated in that language. In the slice `all` it fails the gate,
 because the dataset does not test it.
 
 `check_report` is pure: it compares one spec's report with the gates and the
@@ -127,7 +127,7 @@ def load_gates(repo_root: Path) -> GatesPolicy:
 
 @dataclass(frozen=True)
 class ExpectedHashes:
-    """What the working tree says the report must have been produced from."""
+    """Hashes of the spec, prompt file and dataset that a current report must carry."""
 
     identity: str
     prompt: str

@@ -84,7 +84,7 @@ class ParsedDataset:
 
 @dataclass(frozen=True)
 class DatasetRecord:
-    """A stored dataset, as `eval_datasets` holds it."""
+    """A stored dataset: one row of `eval_datasets`."""
 
     id: uuid.UUID
     name: str

@@ -33,7 +33,7 @@ class RunNotFoundError(Q2QError):
 
 @dataclass(frozen=True)
 class RunStart:
-    """What an evaluation run is about, fixed when it starts."""
+    """The model, dataset and hashes of an evaluation run, fixed when it starts."""
 
     id: uuid.UUID
     dataset_id: uuid.UUID

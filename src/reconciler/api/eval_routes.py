@@ -1,7 +1,7 @@
 """Routes under /q2q/eval: the governance guide's upload, run and results endpoints.
 
 - `POST /q2q/eval/upload` (multipart: `file`, `name`, optional `encoding`)
-  stores a dataset whole or answers 400 naming the bad lines.
+  stores a dataset whole, or returns 400 with the bad lines.
 - `POST /q2q/eval/run` (JSON: `datasetId`, `modelId`, optional `noCache`)
   evaluates a recorded model on a stored dataset in a background thread and
   answers 202 with the `runId`. The prompt template and the label taxonomy
@@ -131,7 +131,7 @@ def start_run(request: Request, body: RunRequest) -> JSONResponse:
         name=f"eval-{evaluation.run_id}", daemon=True,
     )
     thread.start()
-    # Wait until the run row exists, so the results URL answers at once.
+    # Wait until the run row exists, so the results URL finds the run at once.
     started.wait(START_WAIT_S)
     return JSONResponse(
         {"success": True, "runId": str(evaluation.run_id), "status": "running",

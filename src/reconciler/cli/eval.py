@@ -105,8 +105,8 @@ def run(model_id: str, dataset_ref: str, repo_root: Path, spec_dir: str, concurr
         output_format: str) -> None:
     """Evaluate a spec of the working tree on a stored dataset.
 
-    Renders prompts/<prompt_version>.* per row, asks the spec's provider for
-    structured output, applies the spec's thresholds, and stores per-language
+    Renders prompts/<prompt_version>.* per row, requests structured output
+    from the spec's provider, applies the spec's thresholds, and stores per-language
     and per-label precision, recall and F1. Cached responses are reused, so a
     rerun with nothing changed makes no provider call.
     """

@@ -1,4 +1,4 @@
-"""What every provider adapter shares: the output schema, retries, timeouts and errors.
+"""The shared part of every provider adapter: output schema, retries, timeouts, errors.
 
 An adapter sends one rendered prompt to its provider's SDK and returns the
 structured output, a mapping of every taxonomy label to a confidence (for a
@@ -42,7 +42,7 @@ class ProviderConfigError(Q2QError):
 
 
 class RowError(Exception):
-    """A provider gave no usable output for one row; `kind` says why."""
+    """A provider gave no usable output for one row; `kind` names the reason."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(f"{kind}: {message}")
