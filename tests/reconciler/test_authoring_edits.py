@@ -375,3 +375,21 @@ def test_any_layout_one_line_changes(drawn: tuple[str, list[str]], data: st.Data
         {field[1]: value} | {"confidence_increase": 0.8}
         if field[0] == "thresholds" else value
     )
+
+
+def test_alias_in_flow_spec_inlined() -> None:
+    original = spec_text(SHARED)
+    copied, new_entry = original.with_copy(entry(original, "q2q-openai-v1"))
+
+    edited = copied.with_value(new_entry, ("thresholds", "risk_min_cues"), 3)
+
+    differences = changed_lines(copied.content, edited.content)
+    assert len(differences) == 1
+    tag, old, new = differences[0]
+    assert (tag, len(old), len(new)) == ("replace", 1, 1)
+    assert "thresholds: *default_thresholds," in old[0]
+    assert ("thresholds: {confidence_increase: 0.8, confidence_decrease: 0.8, "
+            "belonging_increase: 0.8, belonging_decrease: 0.8, language_comfort_high: 0.9, "
+            "language_comfort_low: 0.2, employability_min_signals: 1, risk_min_cues: 3}, ") \
+        in new[0]
+    assert spec_values(edited.content, "q2q-openai-v1")["thresholds"]["risk_min_cues"] == 1

@@ -229,6 +229,9 @@ class SpecText:
         """
         mapping = self._spec_node(entry)
         for key in path[:-1]:
+            if mapping.flow:
+                # Block lines cannot go inside {...}; `_replace` writes a flow mapping.
+                return None
             pair = mapping.pair(key)
             if pair is None:
                 source = self._merged_value(mapping, key)
