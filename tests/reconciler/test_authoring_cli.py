@@ -317,3 +317,20 @@ def test_new_commit_message_lists_edits(repo: ModelsRepo) -> None:
         "'q2q-claude-v3' is inactive; run 'q2q activate q2q-claude-v3' when it is ready\n\n"
         "Made with 'q2q new q2q-claude-v3 --from q2q-claude-v2'.\n"
     )
+
+
+def test_rejected_commit_keeps_edit(repo: ModelsRepo) -> None:
+    hook = repo.root / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'pre-commit: rejected by the test hook' >&2\nexit 1\n")
+    hook.chmod(0o755)
+
+    result = run("activate", "q2q-claude-v2", "--commit")
+
+    assert result.exit_code == 1
+    assert "pre-commit: rejected by the test hook" in result.output
+    assert result.output.endswith(
+        "The edits are written on branch 'q2q/activate-q2q-claude-v2' (started from 'main') "
+        "but not committed; fix the problem, then run 'git commit'\n"
+    )
+    assert repo.repo.active_branch.name == "q2q/activate-q2q-claude-v2"
+    assert "active: true" in read(repo, "models/q2q-claude-v2.yaml")

@@ -345,3 +345,41 @@ def test_shared_anchor_edit_rejected(repo: ModelsRepo) -> None:
     )
     assert (repo.root / "models" / "models.yaml").read_text() == text
     assert repo.repo.active_branch.name == "main"
+
+
+def test_rollback_of_first_commit_rejected(repo: ModelsRepo) -> None:
+    repo.write_spec("q2q-claude-v1", active=True)
+    first = repo.commit("Add v1")
+
+    result = run("rollback")
+
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: the rollback would delete models/ and so retire every model; nothing was "
+        f"committed and branch 'q2q/rollback-{first[:8]}' was removed. Roll back to a revision "
+        "that has specs with 'q2q rollback --to REV'\n"
+    )
+    assert repo.repo.active_branch.name == "main"
+    assert [head.name for head in repo.repo.heads] == ["main"]
+    assert not repo.repo.is_dirty(untracked_files=True)
+
+
+def test_rejected_commit_keeps_staged_rollback(repo: ModelsRepo) -> None:
+    repo.write_spec("q2q-claude-v1", active=True)
+    repo.commit("Add v1")
+    repo.write_spec("q2q-claude-v2")
+    added = repo.commit("Add v2")
+    hook = repo.root / ".git" / "hooks" / "pre-commit"
+    hook.write_text("#!/bin/sh\necho 'pre-commit: rejected by the test hook' >&2\nexit 1\n")
+    hook.chmod(0o755)
+
+    result = run("rollback")
+
+    assert result.exit_code == 1
+    assert "pre-commit: rejected by the test hook" in result.output
+    assert result.output.endswith(
+        f"The rollback is staged on branch 'q2q/rollback-{added[:8]}' (started from 'main') "
+        "but not committed; fix the problem, then run 'git commit'\n"
+    )
+    assert repo.repo.active_branch.name == f"q2q/rollback-{added[:8]}"
+    assert repo.repo.git.diff("--cached", "--name-only") == "models/q2q-claude-v2.yaml"

@@ -102,6 +102,14 @@ def _rollback(
         return RollbackResult(name, None, message=f"{relative}/ already matches the rollback "
                               "target; nothing to commit")
 
+    if not directory.is_dir():
+        undo()
+        workspace.leave_branch(name, back_to=start)
+        raise SpecEditError(
+            f"the rollback would delete {relative}/ and so retire every model; nothing was "
+            f"committed and branch '{name}' was removed. Roll back to a revision that has "
+            "specs with 'q2q rollback --to REV'"
+        )
     after = SpecDirectory(directory).state(now=now)
     if after.errors:
         undo()
@@ -121,5 +129,11 @@ def _rollback(
         body += [f"  {cutover.describe()}" for cutover in cutovers]
     else:
         body.append("The models do not change; only the files do.")
-    commit = workspace.commit_staged("\n".join([subject, "", *body]) + "\n")
+    try:
+        commit = workspace.commit_staged("\n".join([subject, "", *body]) + "\n")
+    except GitWriteError as error:
+        raise GitWriteError(
+            f"{error}. The rollback is staged on branch '{name}' (started from '{start}') but "
+            "not committed; fix the problem, then run 'git commit'"
+        ) from None
     return RollbackResult(name, commit, changes, cutovers, after.warnings, message=subject)
