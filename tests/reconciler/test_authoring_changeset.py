@@ -190,7 +190,7 @@ def test_deactivate_inactive_is_empty() -> None:
 
 def test_copy_single_file_targets_new_file() -> None:
     changes = changeset.copy_spec(
-        claude_pair(), "q2q-claude-v1", "q2q-claude-v1.1", directory="models",
+        claude_pair(), "q2q-claude-v1", new_id="q2q-claude-v1.1", directory="models",
         overrides={("thresholds", "risk_min_cues"): 2, ("model",): "claude-next"},
     )
 
@@ -210,7 +210,7 @@ def test_copy_single_file_targets_new_file() -> None:
 
 def test_copy_in_list_file_stays() -> None:
     changes = changeset.copy_spec(
-        claude_pair(), "q2q-claude-v2", "q2q-claude-v3", directory="models",
+        claude_pair(), "q2q-claude-v2", new_id="q2q-claude-v3", directory="models",
         list_files={"models/q2q-claude-v2.yaml"},
     )
 
@@ -220,7 +220,7 @@ def test_copy_in_list_file_stays() -> None:
 
 def test_copy_unchanged_value_skipped() -> None:
     changes = changeset.copy_spec(
-        claude_pair(), "q2q-claude-v2", "q2q-claude-v3", directory="models",
+        claude_pair(), "q2q-claude-v2", new_id="q2q-claude-v3", directory="models",
         overrides={("thresholds", "risk_min_cues"): 1},
     )
 
@@ -249,7 +249,7 @@ def test_copy_rejects_bad_request(
     new_id: str, overrides: dict[tuple[str, ...], Any], message: str
 ) -> None:
     with pytest.raises(SpecEditError) as error:
-        changeset.copy_spec(claude_pair(), "q2q-claude-v2", new_id, directory="models",
+        changeset.copy_spec(claude_pair(), "q2q-claude-v2", new_id=new_id, directory="models",
                             overrides=overrides)
 
     assert str(error.value) == message

@@ -71,7 +71,7 @@ class BaseComparison:
 
 
 def compare_with_base(
-    directory: Path, base: str, head_specs: Sequence[LoadedSpec]
+    directory: Path, base: str, *, head_specs: Sequence[LoadedSpec]
 ) -> BaseComparison:
     """Load the specs of `directory` at `base` and the history of ids new since then."""
     try:

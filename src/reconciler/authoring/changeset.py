@@ -254,8 +254,8 @@ def deactivate(
 def copy_spec(
     specs: Sequence[LoadedSpec],
     source_id: str,
-    new_id: str,
     *,
+    new_id: str,
     directory: str,
     list_files: Collection[str] = (),
     overrides: Mapping[FieldPath, Any] | None = None,

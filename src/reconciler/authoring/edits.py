@@ -163,7 +163,7 @@ class SpecText:
         written_out = self._written_out(entry, path)
         if written_out is not None:
             return written_out.with_value(written_out._same_entry(entry), path, value)
-        text = self._replace(self._spec_node(entry), (), path, value, entry)
+        text = self._replace(self._spec_node(entry), (), path, value=value, entry=entry)
         expected = copy.deepcopy(self.data)
         _assign(expected if entry.index is None else expected["models"][entry.index],
                 path, value)
@@ -171,7 +171,7 @@ class SpecText:
         return self._checked(text, expected, entry=entry, action=action)
 
     def _replace(
-        self, mapping: YamlNode, prefix: FieldPath, path: FieldPath, value: Any,
+        self, mapping: YamlNode, prefix: FieldPath, path: FieldPath, *, value: Any,
         entry: SpecEntry,
     ) -> str:
         """Splice `value` in at `path` below `mapping`, which sits at `prefix` in the spec."""
@@ -179,10 +179,11 @@ class SpecText:
         pair = mapping.pair(key)
         if pair is None:
             current = _lookup(self.spec_data(entry), (*prefix, key))
-            return self._insert(mapping, key, _with_change(current, rest, value), entry)
+            return self._insert(mapping, key, value=_with_change(current, rest, value),
+                                entry=entry)
         _key_node, node = pair
         if rest and node.kind is NodeKind.MAPPING and not node.flow:
-            return self._replace(node, (*prefix, key), rest, value, entry)
+            return self._replace(node, (*prefix, key), rest, value=value, entry=entry)
         if rest and node.kind is NodeKind.MAPPING:
             inner = node.pair(rest[0])
             if inner is not None and len(rest) == 1 and inner[1].kind is NodeKind.SCALAR:
@@ -205,7 +206,7 @@ class SpecText:
         end = content_end(self.text, node)
         return self.text[:start] + rendered + self.text[end:]
 
-    def _insert(self, mapping: YamlNode, key: str, value: Any, entry: SpecEntry) -> str:
+    def _insert(self, mapping: YamlNode, key: str, *, value: Any, entry: SpecEntry) -> str:
         """Add `key: value` as a new last line of a block mapping, at its keys' indent."""
         if mapping.flow or not mapping.pairs:
             raise SpecEditError(
@@ -237,14 +238,14 @@ class SpecText:
                 source = self._merged_value(mapping, key)
                 if source is None:
                     return None
-                text = self._insert_copy(mapping, key, source)
+                text = self._insert_copy(mapping, key, source=source)
                 break
             key_node, node = pair
             if node.kind is NodeKind.ALIAS:
                 source = self._anchored(node)
                 if source is None or source.kind is not NodeKind.MAPPING:
                     return None
-                text = self._replace_alias(key_node, node, source)
+                text = self._replace_alias(key_node, node, source=source)
                 break
             if node.kind is not NodeKind.MAPPING:
                 return None
@@ -305,7 +306,7 @@ class SpecText:
                     return first - column(self.text, key_node.start)
         return DEFAULT_INDENT_STEP
 
-    def _replace_alias(self, key_node: YamlNode, alias: YamlNode, source: YamlNode) -> str:
+    def _replace_alias(self, key_node: YamlNode, alias: YamlNode, *, source: YamlNode) -> str:
         key_column = column(self.text, key_node.start)
         lines = self._copy_lines(source, indent=key_column + self._indent_step(source))
         if lines is None:
@@ -316,7 +317,7 @@ class SpecText:
         head = self.text[:colon + 1] + comment
         return head + "".join(self.newline + line for line in lines) + self.text[end_of_line:]
 
-    def _insert_copy(self, mapping: YamlNode, key: str, source: YamlNode) -> str:
+    def _insert_copy(self, mapping: YamlNode, key: str, *, source: YamlNode) -> str:
         if mapping.flow or not mapping.pairs:
             raise SpecEditError(
                 f"{self.path}:{mapping.line}: the mapping takes '{key}' from a merge key and is "

@@ -114,7 +114,7 @@ def cutovers(
         before_id = before.model_id if before else None
         after_id = after.model_id if after else None
         if before_id != after_id:
-            found.append(_cutover(provider, before, after, at=None))
+            found.append(_cutover(provider, before=before, after=after, at=None))
 
     scheduled = sorted(
         (r for r in desired if r.declared_active and r.effective_from > now),
@@ -127,12 +127,13 @@ def cutovers(
         known = observed_by_id.get(record.model_id)
         if known and known.declared_active and known.effective_from == record.effective_from:
             continue
-        found.append(_cutover(record.provider, previous, record, at=record.effective_from))
+        found.append(_cutover(record.provider, before=previous, after=record,
+                              at=record.effective_from))
     return found
 
 
 def _cutover(
-    provider: str, before: ModelRecord | None, after: ModelRecord | None, *,
+    provider: str, *, before: ModelRecord | None, after: ModelRecord | None,
     at: dt.datetime | None,
 ) -> Cutover:
     return Cutover(

@@ -188,7 +188,7 @@ def new(
         if value is not None:
             overrides[(name,)] = value
     changes = changeset.copy_spec(
-        specs, source_id, new_id, directory=directory.name,
+        specs, source_id, new_id=new_id, directory=directory.name,
         list_files=directory.list_files(), overrides=overrides,
     )
     _edit(directory, changes, now=now, command=f"q2q new {new_id} --from {source_id}",

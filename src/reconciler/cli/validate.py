@@ -132,7 +132,7 @@ def validate_against_base(
 
     now = dt.datetime.now(dt.UTC)
     specs, problems, file_count = load_directory(directory)
-    comparison = compare_with_base(directory, base, specs)
+    comparison = compare_with_base(directory, base, head_specs=specs)
     problems += check_specs(specs, now=now, recorded=comparison.recorded())
     retired = [found.loaded for found in comparison.retired.values()]
     plan, cutovers = compare_specs(comparison.specs, specs, now=now, retired=retired)
