@@ -110,7 +110,7 @@ def band(values: npt.ArrayLike, bands: Bands) -> list[DriftStatus]:
 
 @dataclass(frozen=True)
 class GroupMetrics:
-    """Metrics of every group; PSI and JS are NaN where the status says no comparison ran."""
+    """Metrics of every group; PSI and JS are NaN for insufficient_data and no_baseline groups."""
 
     psi: FloatArray
     js: FloatArray
@@ -133,8 +133,8 @@ def compare(
 ) -> GroupMetrics:
     """Compare each group's current counts with its baseline and assign a status.
 
-    `current` holds counts, so its row sums are the sample sizes. `baseline`
-    holds counts or shares; `baseline_sizes` gives the number of predictions
+    `current` contains counts, so its row sums are the sample sizes. `baseline`
+    contains counts or shares; `baseline_sizes` gives the number of predictions
     behind each baseline row when it was measured (a time window), so a thin
     baseline is also `insufficient_data`. A baseline row of zeros means the
     group has no baseline.

@@ -42,7 +42,7 @@ class Window:
 
 @dataclass(frozen=True)
 class CountRequest:
-    """What one aggregation counts: models, windows, filters and binning."""
+    """The models, windows, filters and binning of one aggregation."""
 
     model_ids: Sequence[str]
     current: Window

@@ -5,7 +5,7 @@ import `metadata` from here, so a table module added later is never missed.
 Each table module defines its tables on `registry_state.tables.metadata`.
 """
 
-import registry_state.tables_drift  # noqa: F401  (defines predictions and drift_checks)
+import registry_state.tables_drift  # defines predictions and drift_checks
 import registry_state.tables_eval  # noqa: F401  (defines the evaluation tables)
 from registry_state import tables
 from registry_state.tables import metadata

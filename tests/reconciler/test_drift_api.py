@@ -172,8 +172,7 @@ def test_scheduler_jobs_follow_policies(engine: sa.Engine, models_repo: ModelsRe
         source.close()
 
 
-def test_scheduler_follower_skips(engine: sa.Engine, models_repo: ModelsRepo,
-                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_scheduler_follower_skips() -> None:
     calls: list[str] = []
 
     class Recording:
