@@ -3,7 +3,7 @@
 Real: git, the spec files and the click commands; each test runs inside the
 repository so the paths in messages read models/... Nothing is faked; the
 commands judge activation by the real clock, so the specs use past dates and
-`--at` a date years ahead.
+`--at` a date in 2099.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from reconciler.cli.main import cli
 from support.git_repo import ModelsRepo, spec_yaml
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "authoring"
-FUTURE = "2031-02-01T09:30:00Z"
+FUTURE = "2099-02-01T09:30:00Z"
 
 
 @pytest.fixture
@@ -144,7 +144,7 @@ def test_schedule_validates_without_warnings(repo: ModelsRepo) -> None:
 
     assert result.exit_code == 0, result.output
     assert "  models/q2q-claude-v2.yaml:14: q2q-claude-v2: effective_from " \
-        "2025-06-01T00:00:00Z -> 2031-02-01T09:30:00Z\n" in result.output
+        "2025-06-01T00:00:00Z -> 2099-02-01T09:30:00Z\n" in result.output
     assert read(repo, "models/q2q-claude-v2.yaml") == spec_yaml(
         "q2q-claude-v2", active=True, effective_from=FUTURE)
     assert "active: true" in read(repo, "models/q2q-claude-v1.yaml")
@@ -155,7 +155,7 @@ def test_schedule_validates_without_warnings(repo: ModelsRepo) -> None:
 @pytest.mark.parametrize(
     ("at", "message"),
     [
-        pytest.param("2031-02-01T09:30:00", "has no UTC offset", id="no-offset"),
+        pytest.param("2099-02-01T09:30:00", "has no UTC offset", id="no-offset"),
         pytest.param("next tuesday", "is not an ISO 8601 datetime", id="not-a-date"),
     ],
 )
@@ -175,9 +175,9 @@ def test_invalid_result_writes_nothing(repo: ModelsRepo) -> None:
 
     assert result.exit_code == 1
     assert result.output.startswith(
-        "error: 'q2q activate q2q-claude-v2 --at 2031-02-01T09:30:00Z' would leave the specs "
+        "error: 'q2q activate q2q-claude-v2 --at 2099-02-01T09:30:00Z' would leave the specs "
         "invalid, so no file was written:\n  models/q2q-claude-v2.yaml:1: active: two active "
-        "claude models take effect at the same instant 2031-02-01T09:30:00+00:00"
+        "claude models take effect at the same instant 2099-02-01T09:30:00+00:00"
     )
     assert read(repo, "models/q2q-claude-v2.yaml") == before
 

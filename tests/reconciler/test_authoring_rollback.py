@@ -4,7 +4,7 @@ Real: git, the spec files, the click commands, the reconciler and the
 database (SQLite and PostgreSQL through the `engine` fixture). Merging a pull
 request is a `git merge` into main in the same repository. Fake: only the
 reconciler's clock. The authoring commands judge activation by the real
-clock, so specs use past dates and scheduled cutovers a date years ahead.
+clock, so specs use past dates and scheduled cutovers a date in 2099.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from registry_state.tables import audit_records, model_registry
 from support.git_repo import Clock, ModelsRepo
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "authoring"
-FUTURE = dt.datetime(2031, 2, 1, 9, 30, tzinfo=dt.UTC)
+FUTURE = dt.datetime(2099, 2, 1, 9, 30, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -152,7 +152,7 @@ def test_scheduled_cutover_applied_at_instant(
     reconciler: Reconciler = make_reconciler()
     reconciler.reconcile()
 
-    scheduled = run("activate", "q2q-claude-v2", "--at", "2031-02-01T09:30:00Z", "--commit")
+    scheduled = run("activate", "q2q-claude-v2", "--at", "2099-02-01T09:30:00Z", "--commit")
     assert scheduled.exit_code == 0, scheduled.output
     merge(repo, "q2q/activate-q2q-claude-v2")
 
@@ -168,11 +168,11 @@ def test_scheduled_cutover_applied_at_instant(
     assert active_ids(engine) == {"q2q-claude-v2"}
     assert [(c.kind, c.model_id, c.reason) for c in at_cutover.plan.changes] == [
         (ChangeKind.DEACTIVATE, "q2q-claude-v1", "superseded by a later active model"),
-        (ChangeKind.ACTIVATE, "q2q-claude-v2", "effective_from 2031-02-01T09:30:00+00:00 reached"),
+        (ChangeKind.ACTIVATE, "q2q-claude-v2", "effective_from 2099-02-01T09:30:00+00:00 reached"),
     ]
     assert [w.message for w in at_cutover.warnings] == [
         "'q2q-claude-v1' is superseded by 'q2q-claude-v2', which took effect later "
-        "(2031-02-01T09:30:00+00:00); set 'active: false' here to say so"
+        "(2099-02-01T09:30:00+00:00); set 'active: false' here to say so"
     ]
 
 

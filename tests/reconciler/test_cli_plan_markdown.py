@@ -35,7 +35,7 @@ def test_markdown_lists_cutover_thresholds(models_repo: ModelsRepo, run: Any) ->
                            thresholds={"risk_min_cues": "2", "belonging_decrease": "0.75"})
     models_repo.write_spec("q2q-openai-v2", provider="openai", model="gpt-4o",
                            prompt_version="v3.0", active=True,
-                           effective_from='"2031-02-01T09:30:00Z"')
+                           effective_from='"2099-02-01T09:30:00Z"')
     revision = models_repo.commit("Activate claude v2, schedule openai v2")
 
     result = run("plan", "--format", "markdown")
@@ -64,13 +64,13 @@ def test_markdown_lists_cutover_thresholds(models_repo: ModelsRepo, run: Any) ->
         "  | thresholds.belonging_decrease | 0.8 | 0.75 |\n"
         "  | thresholds.risk_min_cues | 1 | 2 |\n"
         "\n"
-        "- **openai**: `q2q-openai-v1` → `q2q-openai-v2` at 2031-02-01T09:30:00Z\n"
+        "- **openai**: `q2q-openai-v1` → `q2q-openai-v2` at 2099-02-01T09:30:00Z\n"
         "\n"
         "  | field | before | after |\n"
         "  |---|---|---|\n"
         "  | prompt_version | v2.0 | v3.0 |\n"
         "\n"
-        "Next scheduled cutover: 2031-02-01T09:30:00Z\n"
+        "Next scheduled cutover: 2099-02-01T09:30:00Z\n"
     )
 
 

@@ -123,7 +123,7 @@ def test_summary_names_cutover_thresholds(repo: ModelsRepo) -> None:
     repo.write_spec("q2q-claude-v1", effective_from="2025-01-15")
     repo.write_spec("q2q-claude-v3", active=True, effective_from="2025-09-01",
                     thresholds={"risk_min_cues": "2"})
-    repo.write_spec("q2q-claude-v4", active=True, effective_from='"2031-02-01T09:30:00Z"')
+    repo.write_spec("q2q-claude-v4", active=True, effective_from='"2099-02-01T09:30:00Z"')
 
     result = validate("--base", base[:10])
 
@@ -136,7 +136,7 @@ def test_summary_names_cutover_thresholds(repo: ModelsRepo) -> None:
         "  ~ update q2q-claude-v1: declared_active True -> False\n"
         "  > activate q2q-claude-v3\n"
         "  claude: q2q-claude-v1 -> q2q-claude-v3 now (thresholds.risk_min_cues 1 -> 2)\n"
-        "  claude: q2q-claude-v3 -> q2q-claude-v4 at 2031-02-01T09:30:00Z "
+        "  claude: q2q-claude-v3 -> q2q-claude-v4 at 2099-02-01T09:30:00Z "
         "(thresholds.risk_min_cues 2 -> 1)\n"
     )
 
