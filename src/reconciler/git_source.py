@@ -48,6 +48,22 @@ class GitSource:
         self._repo = self._open()
         self.branch = branch or self._default_branch()
 
+    def fork(self) -> GitSource:
+        """Return another handle on the same local repository or mirror, for another thread.
+
+        GitPython's object database talks to one `git cat-file` process, which
+        two threads must not share. The fork never clones or fetches.
+        """
+        other = object.__new__(GitSource)
+        other.location = self.location
+        other.is_remote = self.is_remote
+        other._requested_branch = self._requested_branch
+        other._cache_dir = self._cache_dir
+        other._repo = git.Repo(self._repo.git_dir if self._repo.bare else
+                               self._repo.working_tree_dir)
+        other.branch = self.branch
+        return other
+
     def describe(self) -> str:
         return f"{self.location}@{self.branch}"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hmac
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,6 +23,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from reconciler.daemon import Daemon
+from reconciler.write_back import WriteBackSettings
 from registry_state.errors import ModelNotFoundError, Q2QError
 
 logger = logging.getLogger(__name__)
@@ -35,12 +36,14 @@ class ApiSettings:
     api_token: str | None = None
     webhook_secret: str | None = None
     sync_timeout_s: float = 60.0
+    write_back: WriteBackSettings = field(default_factory=WriteBackSettings)
 
     @classmethod
     def from_environment(cls) -> ApiSettings:
         return cls(
             api_token=os.environ.get("Q2Q_API_TOKEN") or None,
             webhook_secret=os.environ.get("Q2Q_WEBHOOK_SECRET") or None,
+            write_back=WriteBackSettings.from_environment(),
         )
 
 

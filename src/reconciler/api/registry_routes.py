@@ -7,13 +7,18 @@ that makes the change as a commit.
 
 from __future__ import annotations
 
+import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 
 from reconciler.api.app import ApiError, require_token
 from reconciler.daemon import Daemon
+from reconciler.write_back import Action, WriteBackSettings, open_change_branch
 from registry_state import queries, store
+from registry_state.errors import GitWriteError, SpecEditError
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/q2q/registry", tags=["registry"])
 
@@ -63,20 +68,59 @@ def _declared_in_git(model_id: str, action: str) -> ApiError:
     )
 
 
+_ACTIVATION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    202: {"description": "write-back is on: the change was committed on a branch"},
+    409: {"description": "activation is declared in git (write-back is off), or the "
+          "change cannot be made"},
+}
+
+
 @router.post("/models/{model_id}/activate", dependencies=[Depends(require_token)],
-             status_code=200, responses={409: {"description": "activation is declared in git"}})
+             status_code=202, responses=_ACTIVATION_RESPONSES)
 def activate(request: Request, model_id: ModelId) -> dict[str, Any]:
-    with _daemon(request).engine.connect() as connection:
-        queries.get_model(connection, model_id)
-    raise _declared_in_git(model_id, "activate")
+    """Open a branch that activates the model (write-back on), or answer 409."""
+    return _change_activation(request, model_id, "activate")
 
 
 @router.post("/models/{model_id}/deactivate", dependencies=[Depends(require_token)],
-             status_code=200, responses={409: {"description": "activation is declared in git"}})
+             status_code=202, responses=_ACTIVATION_RESPONSES)
 def deactivate(request: Request, model_id: ModelId) -> dict[str, Any]:
-    with _daemon(request).engine.connect() as connection:
-        queries.get_model(connection, model_id)
-    raise _declared_in_git(model_id, "deactivate")
+    """Open a branch that deactivates the model (write-back on), or answer 409."""
+    return _change_activation(request, model_id, "deactivate")
+
+
+def _change_activation(request: Request, model_id: str, action: Action) -> dict[str, Any]:
+    daemon = _daemon(request)
+    with daemon.engine.connect() as connection:
+        model = queries.get_model(connection, model_id)
+    settings: WriteBackSettings = request.app.state.settings.write_back
+    if not settings.enabled:
+        raise _declared_in_git(model_id, action)
+
+    reconciler = daemon.reconciler
+    source = reconciler.source.fork()
+    try:
+        result = open_change_branch(
+            source, action=action, model_id=model_id, spec_dir=reconciler.options.spec_dir,
+            now=reconciler.clock(), settings=settings,
+        )
+    except (SpecEditError, GitWriteError) as error:
+        logger.warning("Write-back of %s %s failed: %s", action, model_id, error)
+        raise ApiError(409, f"Cannot {action} the model", str(error)) from None
+    finally:
+        source.close()
+    verb = "Opened" if result.created else "Found the existing"
+    return {
+        "success": True,
+        "message": f"{verb} branch {result.branch} that {action}s {model_id}; merge it to "
+        f"apply the change ({result.detail})",
+        "branch": result.branch,
+        "commit": result.commit,
+        "pushed": result.pushed,
+        "created": result.created,
+        "edits": list(result.edits),
+        "model": model,
+    }
 
 
 @router.post("/sync", dependencies=[Depends(require_token)])
