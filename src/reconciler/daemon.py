@@ -17,6 +17,7 @@ request asked for, serialised with the others by the per-pass database lock.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import queue
@@ -113,6 +114,7 @@ class Daemon:
         self._requests: queue.Queue[PassTicket] = queue.Queue()
         self._stopping = threading.Event()
         self._stalled_until: float = 0.0
+        self._backoff_until: float = 0.0
         self._scheduler = BackgroundScheduler(timezone=dt.UTC)
         self.drift = DriftScheduler.for_daemon(self)
         reconciler.options.log_summary = False
@@ -143,9 +145,10 @@ class Daemon:
         """Serve pass requests until `stop` is called."""
         if self.settings.scheduled:
             self._start_scheduler()
-            self._try_lead()
+            with contextlib.suppress(StoreUnavailableError):
+                self._try_lead()  # the startup pass records the failure and backs off
             self.request_pass("startup")
-        logger.info("Reconciler started: %s, every %.0fs",
+        logger.info("Reconciler started: %s, every %gs",
                     self.reconciler.source.describe(), self.settings.interval_s)
         try:
             while not self._stopping.is_set():
@@ -176,11 +179,7 @@ class Daemon:
 
     def _serve(self, tickets: list[PassTicket]) -> None:
         requested = any(t.trigger not in SCHEDULED_TRIGGERS for t in tickets)
-        skip = None
-        if not requested and not self._try_lead():
-            skip = "this replica is a follower"
-        elif not requested and self._stall_holds():
-            skip = f"stalled on revision {self.state.stalled_revision}"
+        skip = None if requested else self._scheduled_skip_reason(tickets)
         if skip:
             logger.debug("Skipped a scheduled pass: %s", skip)
             for ticket in tickets:
@@ -194,6 +193,24 @@ class Daemon:
         for ticket in tickets:
             ticket.result, ticket.error = result, error
             ticket.done.set()
+
+    def _scheduled_skip_reason(self, tickets: list[PassTicket]) -> str | None:
+        """Return why the scheduled pass of `tickets` must not run now, or None to run it."""
+        if all(t.trigger == "interval" for t in tickets) and \
+                time.monotonic() < self._backoff_until:
+            return "waiting for the retry after a failed pass"
+        try:
+            leading = self._try_lead()
+        except StoreUnavailableError as error:
+            # Nothing can be applied while the database is away: count the pass as
+            # failed, so that its retries back off like those of any transient failure.
+            self._on_transient(error, reason="DatabaseUnavailable")
+            return "the database is unreachable"
+        if not leading:
+            return "this replica is a follower"
+        if self._stall_holds():
+            return f"stalled on revision {self.state.stalled_revision}"
+        return None
 
     def _run_pass(self, trigger: str) -> tuple[PassResult | None, Exception | None]:
         self.state.reconciling = True
@@ -217,6 +234,7 @@ class Daemon:
         self.state.last_error = self.state.last_error_reason = None
         self.state.stalled_revision = self.state.stalled_reason = None
         self.state.consecutive_failures = 0
+        self._backoff_until = 0.0
         self._schedule_cutover(result.next_cutover_at)
         self.drift.sync(result.revision)
         self._refresh_active_models()
@@ -276,6 +294,7 @@ class Daemon:
         )
         logger.warning("Pass failed (%s, attempt %d): %s; retrying in %.1fs",
                        reason, self.state.consecutive_failures, error, delay)
+        self._backoff_until = time.monotonic() + delay
         self._schedule_retry(delay)
 
     def _stall_holds(self) -> bool:
@@ -308,16 +327,40 @@ class Daemon:
 
     def _try_lead_and_request(self) -> None:
         was_leader = self.state.is_leader
-        if self._try_lead() and not was_leader:
+        try:
+            leading = self._try_lead()
+        except StoreUnavailableError as error:
+            logger.debug("Leadership check skipped: %s", error)
+            return  # passes record the outage and retry with backoff
+        if leading and not was_leader:
             self.request_pass("leadership")
 
     def _try_lead(self) -> bool:
-        held = self.leader_lock.try_acquire()
+        """Return True if this replica leads now; raise `StoreUnavailableError`, as a
+        follower, when the database cannot be reached."""
+        try:
+            held = self.leader_lock.try_acquire()
+        except StoreUnavailableError:
+            held = False
+            self._set_leader(held)
+            raise
+        self._set_leader(held)
+        if not held:
+            self._forget_outage()
+        return held
+
+    def _forget_outage(self) -> None:
+        """Clear a recorded database outage; a follower runs no pass that would clear it."""
+        if self.state.last_error_reason == "DatabaseUnavailable":
+            self.state.last_error = self.state.last_error_reason = None
+            self.state.consecutive_failures = 0
+            self._backoff_until = 0.0
+
+    def _set_leader(self, held: bool) -> None:
         if held != self.state.is_leader:
             logger.info("This replica is now %s", "the leader" if held else "a follower")
         self.state.is_leader = held
         self.metrics.is_leader.set(1 if held else 0)
-        return held
 
     def _schedule_cutover(self, at: dt.datetime | None) -> None:
         if not self._scheduler.running:

@@ -6,6 +6,9 @@ when that connection closes, so a replica that dies (even by SIGKILL) hands
 over as soon as its TCP connection drops. On SQLite the leader holds an
 exclusive `flock` on a file beside the database, which the kernel releases when
 the process exits. Followers call `try_acquire` once per lease period.
+When the database cannot be reached, `try_acquire` raises
+`StoreUnavailableError`: no replica can tell who leads then, and the daemon
+treats it as a failed pass that it retries with backoff.
 
 Passes themselves are also serialised by a transaction-level lock (see
 `registry_state.store.lock_status`), so a pass started by a webhook on a
@@ -22,13 +25,19 @@ from typing import IO, Protocol
 
 import sqlalchemy as sa
 
+from registry_state.errors import StoreUnavailableError
+
 logger = logging.getLogger(__name__)
 
 LEADER_LOCK_KEY = 0x51325140  # differs from the per-pass lock key in registry_state.store
 
 
 class LeaderLock(Protocol):
-    def try_acquire(self) -> bool: ...
+    def try_acquire(self) -> bool:
+        """Return True while this replica leads; raise `StoreUnavailableError` when the
+        database that holds the lock cannot be reached."""
+        ...
+
     def is_held(self) -> bool: ...
     def release(self) -> None: ...
 
@@ -44,6 +53,7 @@ class PostgresLeaderLock:
         if self.is_held():
             return True
         self.release()
+        connection: sa.Connection | None = None
         try:
             connection = self._engine.connect()
             acquired = bool(connection.execute(
@@ -51,8 +61,10 @@ class PostgresLeaderLock:
             ).scalar_one())
             connection.commit()
         except sa.exc.DBAPIError as error:
-            logger.warning("Could not try the leader lock: %s", error.orig or error)
-            return False
+            if connection is not None:
+                connection.close()
+            reason = str(error.orig or error).strip().splitlines()[0]
+            raise StoreUnavailableError(f"cannot take the leader lock: {reason}") from None
         if acquired:
             self._connection = connection
         else:
