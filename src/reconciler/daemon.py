@@ -42,7 +42,7 @@ from reconciler.reconcile import (
     Reconciler,
     describe_counts,
 )
-from registry_state import queries
+from registry_state import database, queries
 from registry_state.errors import (
     GitSourceError,
     InvalidSpecsError,
@@ -122,6 +122,11 @@ class Daemon:
     @property
     def engine(self) -> sa.Engine:
         return self.reconciler.engine
+
+    @property
+    def reader(self) -> sa.Engine:
+        """The engine for read-only transactions, which never wait for a pass's write lock."""
+        return database.reader(self.reconciler.engine)
 
     # Requests -------------------------------------------------------------------------
 
@@ -397,7 +402,7 @@ class Daemon:
 
     def database_reachable(self) -> bool:
         try:
-            with self.engine.connect() as connection:
+            with self.reader.connect() as connection:
                 connection.execute(sa.text("SELECT 1"))
             return True
         except sa.exc.SQLAlchemyError:
@@ -412,4 +417,7 @@ def backoff_delay(attempt: int, *, initial: float, maximum: float) -> float:
 
 
 def _is_database_error(error: Any) -> bool:
-    return isinstance(error, sa.exc.SQLAlchemyError | StoreUnavailableError)
+    """Return True for errors that mean the database is unreachable, not that it refused."""
+    return isinstance(
+        error, sa.exc.OperationalError | sa.exc.InterfaceError | StoreUnavailableError
+    )

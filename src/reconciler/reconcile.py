@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from policies.activation import next_cutover
+from policies.activation import in_effect, next_cutover
 from policies.spec_rules import RecordedIdentity, check_specs
 from reconciler.desired import BlobCache, DesiredState, load_desired
 from reconciler.git_source import GitSource
@@ -203,7 +203,7 @@ class Reconciler:
         problems = desired.problems + check_specs(
             desired.specs, now=now, recorded=_recorded(observed)
         )
-        problems += _unmanaged_conflicts(desired, observed)
+        problems += _unmanaged_conflicts(desired, observed, now)
         if not desired.spec_dir_exists and not any(r.managed and not r.retired for r in observed):
             problems.append(Problem(
                 self.options.spec_dir,
@@ -378,9 +378,16 @@ def _recorded(observed: list[ModelRecord]) -> Mapping[str, RecordedIdentity]:
     }
 
 
-def _unmanaged_conflicts(desired: DesiredState, observed: list[ModelRecord]) -> list[Problem]:
+def _unmanaged_conflicts(
+    desired: DesiredState, observed: list[ModelRecord], now: dt.datetime
+) -> list[Problem]:
+    """Name the specs that collide with rows q2q-registry did not create.
+
+    Such rows are never changed, so a spec cannot take their id, and a spec
+    cannot come into effect for a provider whose active model is such a row.
+    """
     unmanaged = {record.model_id for record in observed if not record.managed}
-    return [
+    problems = [
         Problem(
             loaded.path,
             loaded.line,
@@ -392,3 +399,23 @@ def _unmanaged_conflicts(desired: DesiredState, observed: list[ModelRecord]) -> 
         for loaded in desired.specs
         if loaded.spec.id in unmanaged
     ]
+    unmanaged_active = {
+        record.provider: record.model_id
+        for record in observed
+        if not record.managed and record.active and not record.retired
+    }
+    in_effect_now = in_effect((loaded.spec for loaded in desired.specs), now)
+    for loaded in desired.specs:
+        blocking = unmanaged_active.get(loaded.spec.provider)
+        if blocking is None or in_effect_now.get(loaded.spec.provider) is not loaded.spec:
+            continue
+        problems.append(Problem(
+            loaded.path,
+            loaded.line,
+            field="active",
+            message=f"'{loaded.spec.id}' would be the active {loaded.spec.provider} model, "
+            f"but the database row '{blocking}', which q2q-registry did not create, is "
+            f"active for {loaded.spec.provider}; set 'active: false' here, or deactivate "
+            f"'{blocking}' in the database after checking that nothing uses it",
+        ))
+    return problems

@@ -54,10 +54,25 @@ def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY_OPTION = "q2q_read_only"
+
+
+def reader(engine: sa.Engine) -> sa.Engine:
+    """Return the engine for transactions that only read.
+
+    On SQLite they start with a plain BEGIN, so in WAL mode they read a
+    snapshot at once instead of waiting for the write lock of a pass.
+    """
+    return engine.execution_options(**{READ_ONLY_OPTION: True})
+
+
 def _begin_sqlite(connection: sa.Connection) -> None:
     # BEGIN IMMEDIATE takes the write lock at the start, so two writers serialise
     # instead of failing on a lock upgrade in the middle of a pass.
-    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    if connection.get_execution_options().get(READ_ONLY_OPTION):
+        connection.exec_driver_sql("BEGIN")
+    else:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _alembic_config(connection: sa.Connection) -> Config:

@@ -191,7 +191,7 @@ class _Builder:
 
     def _scalar(self, node: ScalarNode) -> Any:
         tag, text = node.tag, node.value
-        if tag == _STR_TAG or tag == _MERGE_TAG:  # `<<` as a value, not a key, is text
+        if tag in (_STR_TAG, _MERGE_TAG):  # `<<` as a value, not a key, is text
             return text
         # An explicit tag such as `!!int abc` bypasses the resolver, so check the text.
         pattern = _TAG_PATTERNS.get(tag)

@@ -775,12 +775,6 @@ def test_unmanaged_row_never_touched(
     assert audit_problems(snapshot) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an active row outside q2q-registry's management blocks the activation of a "
-    "spec of the same provider with a raw unique-index error, which the daemon retries "
-    "as a database outage, instead of an invalid-spec problem that names both",
-)
 def test_unmanaged_active_row_conflict_named(
     engine: sa.Engine, database_url: str, models_repo: ModelsRepo
 ) -> None:
@@ -809,13 +803,6 @@ def test_readyz_answers_during_open_write(
     database_url: str, models_repo: ModelsRepo, request: pytest.FixtureRequest,
     start_reconciler: Callable[..., ReconcilerProcess],
 ) -> None:
-    if request.node.callspec.params["database_url"] == "sqlite":
-        request.applymarker(pytest.mark.xfail(
-            strict=True,
-            reason="every SQLite transaction of the product starts with BEGIN IMMEDIATE, "
-            "reads included, so /readyz and every GET wait behind a pass that writes "
-            "(up to the 30 s busy timeout)",
-        ))
     models_repo.write_spec("q2q-claude-v1", active=True)
     revision = models_repo.commit("Add claude v1")
     daemon = start_reconciler(models_repo, database_url, interval=QUIET_INTERVAL_S)

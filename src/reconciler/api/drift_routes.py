@@ -38,7 +38,7 @@ def checks(
     model_id: Annotated[str | None, Query(alias="modelId", max_length=100)] = None,
 ) -> dict[str, Any]:
     """Drift checks, newest first."""
-    with _daemon(request).engine.connect() as connection:
+    with _daemon(request).reader.connect() as connection:
         rows = drift_store.list_checks(connection, limit=limit, policy_id=policy_id,
                                        model_id=model_id)
     return {"success": True, "count": len(rows), "checks": rows}
@@ -52,7 +52,7 @@ def alerts(
     model_id: Annotated[str | None, Query(alias="modelId", max_length=100)] = None,
 ) -> dict[str, Any]:
     """Drift checks that raised an alert, newest first."""
-    with _daemon(request).engine.connect() as connection:
+    with _daemon(request).reader.connect() as connection:
         rows = drift_store.list_checks(connection, limit=limit, alerts_only=True,
                                        policy_id=policy_id, model_id=model_id)
     return {"success": True, "count": len(rows), "alerts": rows}

@@ -54,7 +54,7 @@ def _max_bytes() -> int:
 
 def _repository_revision(daemon: Daemon) -> str:
     """Return the last applied revision, or the branch tip before the first pass."""
-    with daemon.engine.connect() as connection:
+    with daemon.reader.connect() as connection:
         applied = store.read_status(connection).last_applied_revision
     return applied or daemon.reconciler.source.resolve().revision
 
@@ -102,7 +102,7 @@ class RunRequest(BaseModel):
 def start_run(request: Request, body: RunRequest) -> JSONResponse:
     """Start evaluating a recorded model on a stored dataset; poll the results URL."""
     daemon = _daemon(request)
-    with daemon.engine.connect() as connection:
+    with daemon.reader.connect() as connection:
         try:
             dataset = datasets.find_dataset(connection, body.dataset_id)
         except datasets.DatasetNotFoundError as error:
@@ -159,7 +159,7 @@ def _run_in_background(engine: sa.Engine, evaluation: EvaluationRequest,
 @router.get("/results/{run_id}")
 def results(request: Request, run_id: uuid.UUID) -> dict[str, Any]:
     """Return an evaluation run with its status, row errors and metrics."""
-    with _daemon(request).engine.connect() as connection:
+    with _daemon(request).reader.connect() as connection:
         try:
             document = eval_store.run_json(connection, run_id)
         except eval_store.RunNotFoundError as error:

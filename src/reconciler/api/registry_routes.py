@@ -36,7 +36,7 @@ def list_models(
     include_retired: Annotated[bool, Query(alias="includeRetired")] = True,
 ) -> dict[str, Any]:
     """List all models, retired ones included unless includeRetired=false."""
-    with _daemon(request).engine.connect() as connection:
+    with _daemon(request).reader.connect() as connection:
         rows = queries.list_models(connection, include_retired=include_retired)
     return {"success": True, "count": len(rows), "models": rows}
 
@@ -46,14 +46,14 @@ def active_model(
     request: Request, provider: Literal["claude", "openai", "gemini"]
 ) -> dict[str, Any]:
     """Return the model in effect now for a provider."""
-    with _daemon(request).engine.connect() as connection:
+    with _daemon(request).reader.connect() as connection:
         row = queries.active_model(connection, provider)
     return {"success": True, "model": row}
 
 
 @router.get("/models/{model_id}")
 def get_model(request: Request, model_id: ModelId) -> dict[str, Any]:
-    with _daemon(request).engine.connect() as connection:
+    with _daemon(request).reader.connect() as connection:
         row = queries.get_model(connection, model_id)
     return {"success": True, "model": row}
 
@@ -91,7 +91,7 @@ def deactivate(request: Request, model_id: ModelId) -> dict[str, Any]:
 
 def _change_activation(request: Request, model_id: str, action: Action) -> dict[str, Any]:
     daemon = _daemon(request)
-    with daemon.engine.connect() as connection:
+    with daemon.reader.connect() as connection:
         model = queries.get_model(connection, model_id)
     settings: WriteBackSettings = request.app.state.settings.write_back
     if not settings.enabled:
@@ -157,7 +157,7 @@ def sync(request: Request) -> dict[str, Any]:
 def status(request: Request) -> dict[str, Any]:
     """Revisions and the conditions Ready, Reconciling and Stalled, each with a reason."""
     daemon = _daemon(request)
-    with daemon.engine.connect() as connection:
+    with daemon.reader.connect() as connection:
         sync_status = store.read_status(connection)
         last_run = queries.get_run(connection, sync_status.last_run_id)
     state = daemon.state
@@ -207,6 +207,6 @@ def audit(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
     """Audit records, newest first."""
-    with _daemon(request).engine.connect() as connection:
+    with _daemon(request).reader.connect() as connection:
         records = queries.list_audit(connection, model_id=model_id, limit=limit)
     return {"success": True, "count": len(records), "records": records}
