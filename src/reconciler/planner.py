@@ -30,19 +30,8 @@ def desired_records(specs: Sequence[LoadedSpec], now: dt.datetime) -> list[Model
     """Build one record per spec; `active` is True for the spec in effect at `now`."""
     current = {spec.id for spec in in_effect((loaded.spec for loaded in specs), now).values()}
     return [
-        ModelRecord(
-            model_id=loaded.spec.id,
-            provider=loaded.spec.provider,
-            model_name=loaded.spec.model,
-            prompt_version=loaded.spec.prompt_version,
-            thresholds=loaded.spec.threshold_values(),
-            effective_from=loaded.spec.effective_from,
-            declared_active=loaded.spec.active,
-            description=loaded.spec.description,
-            config_hash=loaded.spec.config_hash(),
-            source_path=loaded.path,
-            active=loaded.spec.id in current,
-        )
+        dataclasses.replace(loaded.record, active=True) if loaded.spec.id in current
+        else loaded.record
         for loaded in specs
     ]
 

@@ -201,7 +201,7 @@ class Reconciler:
 
         # Validate the specs together and against the recorded identities.
         problems = desired.problems + check_specs(
-            desired.specs, now=now, recorded=_recorded(observed)
+            desired.specs, now=now, recorded=_recorded(observed, desired)
         )
         problems += _unmanaged_conflicts(desired, observed, now)
         if not desired.spec_dir_exists and not any(r.managed and not r.retired for r in observed):
@@ -371,10 +371,22 @@ def describe_counts(plan: Plan) -> str:
     return f"{len(plan)} changes ({counts})" if counts else "no changes"
 
 
-def _recorded(observed: list[ModelRecord]) -> Mapping[str, RecordedIdentity]:
+def _recorded(
+    observed: list[ModelRecord], desired: DesiredState
+) -> Mapping[str, RecordedIdentity]:
+    """Return the recorded identities that the identity check must compare.
+
+    A row whose stored configuration hash equals its spec's hash has the same
+    identity, so only rows with another hash (or none) are compared field by field.
+    NOTE: an identity column edited by hand in the database, with the hash left
+    as it was, is therefore neither reported nor reverted.
+    """
+    desired_hashes = {loaded.spec.id: loaded.spec.config_hash() for loaded in desired.specs}
     return {
         record.model_id: RecordedIdentity(record.model_id, record.identity(), record.retired)
         for record in observed
+        if record.model_id in desired_hashes
+        and record.config_hash != desired_hashes[record.model_id]
     }
 
 

@@ -9,6 +9,7 @@ holds and the problems found. A file holds either one spec or a mapping with a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from registry_state import yaml_source
+from registry_state.changes import ModelRecord
 from registry_state.errors import Problem
 from registry_state.spec import SpecBase
 from registry_state.validation_messages import problems_from_error
@@ -39,6 +41,23 @@ class LoadedSpec:
     spec: SpecBase
     path: str
     line: int
+
+    @functools.cached_property
+    def record(self) -> ModelRecord:
+        """The spec as a `ModelRecord` that is not in effect; built once per object."""
+        spec = self.spec
+        return ModelRecord(
+            model_id=spec.id,
+            provider=spec.provider,
+            model_name=spec.model,
+            prompt_version=spec.prompt_version,
+            thresholds=spec.threshold_values(),
+            effective_from=spec.effective_from,
+            declared_active=spec.active,
+            description=spec.description,
+            config_hash=spec.config_hash(),
+            source_path=self.path,
+        )
 
 
 @dataclass

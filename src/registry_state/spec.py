@@ -20,6 +20,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StrictBool,
     StrictFloat,
     StrictInt,
@@ -104,13 +105,19 @@ class SpecBase(BaseModel):
     active: StrictBool
     description: Annotated[str, Field(max_length=2000)] | None = None
 
+    # Derived values, computed once per object: the reconciler keeps spec objects
+    # across passes (keyed by blob sha), so an unchanged spec is hashed only once.
+    _derived: dict[str, Any] = PrivateAttr(default_factory=dict)
+
     def threshold_values(self) -> dict[str, float | int]:
         """Return thresholds as a plain dict: probabilities as float, counts as int."""
-        values: dict[str, float | int] = {}
-        for name, value in self.thresholds.model_dump().items():
-            is_probability = self.threshold_kinds.get(name) is ThresholdKind.PROBABILITY
-            values[name] = float(value) if is_probability else value
-        return values
+        if "thresholds" not in self._derived:
+            values: dict[str, float | int] = {}
+            for name, value in self.thresholds.model_dump().items():
+                is_probability = self.threshold_kinds.get(name) is ThresholdKind.PROBABILITY
+                values[name] = float(value) if is_probability else value
+            self._derived["thresholds"] = values
+        return dict(self._derived["thresholds"])
 
     def identity(self) -> dict[str, Any]:
         """Return the identity fields in normalised form."""
@@ -123,7 +130,9 @@ class SpecBase(BaseModel):
 
     def config_hash(self) -> str:
         """Return a SHA-256 of the identity fields; equal values give equal hashes."""
-        return identity_hash(self.identity())
+        if "config_hash" not in self._derived:
+            self._derived["config_hash"] = identity_hash(self.identity())
+        return str(self._derived["config_hash"])
 
 
 def identity_hash(identity: dict[str, Any]) -> str:

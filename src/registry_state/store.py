@@ -86,14 +86,27 @@ def _record_from_row(row: sa.Row[Any]) -> ModelRecord:
         config_hash=row.config_hash or "",
         source_path=row.source_path,
         active=row.active,
-        retired=row.retired_at is not None,
-        managed=row.managed_by == MANAGER,
+        retired=bool(row.retired),
+        managed=bool(row.managed),
     )
 
 
+_OBSERVED_COLUMNS = (
+    *(getattr(model_registry.c, name) for name in (
+        "model_id", "provider", "model_name", "prompt_version", "thresholds", "effective_from",
+        "declared_active", "description", "config_hash", "source_path", "active",
+    )),
+    model_registry.c.retired_at.is_not(None).label("retired"),
+    sa.func.coalesce(model_registry.c.managed_by == MANAGER, sa.false()).label("managed"),
+)
+
+
 def read_observed(connection: sa.Connection) -> list[ModelRecord]:
-    """Return every model row, retired ones included, in one statement."""
-    rows = connection.execute(sa.select(model_registry).order_by(model_registry.c.model_id))
+    """Return every model row, retired ones included, in one statement.
+
+    Only the compared columns are read, which keeps a pass over many models cheap.
+    """
+    rows = connection.execute(sa.select(*_OBSERVED_COLUMNS).order_by(model_registry.c.model_id))
     return [_record_from_row(row) for row in rows]
 
 
