@@ -116,3 +116,29 @@ def test_markdown_invalid_specs(models_repo: ModelsRepo, run: Any) -> None:
         "**1 errors**; nothing would be applied. Run `q2q validate` to see them locally.\n\n"
         "- `models/q2q-claude-v1.yaml:3"
     )
+
+
+GATES = "dataset:\n  name: v3_evaluation\n  sha256: " + "ab" * 32 + "\n"
+
+
+def test_markdown_reports_gate_failures(models_repo: ModelsRepo, run: Any) -> None:
+    models_repo.write_spec("q2q-claude-v1", active=True)
+    models_repo.write("prompts/v2.0.txt", "Classify {{ text }} in {{ language }}.\n")
+    models_repo.write("policies/gates.yaml", GATES)
+    models_repo.commit("Add an active model without an evaluation report")
+
+    result = run("plan", "--format", "markdown")
+
+    assert result.exit_code == 2, result.output
+    assert "#### Evaluation gates" in result.stdout
+    assert "**1 gate failures**" in result.stdout
+    assert "q2q-claude-v1: the model is active but has no evaluation report" in result.stdout
+
+
+def test_markdown_without_gates_file(models_repo: ModelsRepo, run: Any) -> None:
+    models_repo.write_spec("q2q-claude-v1", active=True)
+    models_repo.commit("Add a model")
+
+    result = run("plan", "--format", "markdown")
+
+    assert "Evaluation gates" not in result.stdout

@@ -73,7 +73,8 @@ def plan(repo: str, branch: str | None, spec_dir: str, database_url: str,
     Exits 0 when the database already matches the branch tip, 2 when changes
     are pending and 1 on an error (invalid specs, unreadable repository).
     --format markdown prints a pull request comment: the changes, each
-    provider's cutover with its threshold changes, and the warnings.
+    provider's cutover with its threshold changes, the evaluation gate
+    results (when policies/gates.yaml exists) and the warnings.
     """
     reconciler = build_reconciler(
         repo=repo, branch=branch, spec_dir=spec_dir, database_url=database_url
@@ -99,7 +100,8 @@ def plan(repo: str, branch: str | None, spec_dir: str, database_url: str,
 
         click.echo(plan_markdown.render_plan(
             source=reconciler.source.describe(), result=result,
-            cutover_list=plan_markdown.plan_cutovers(reconciler, result)), nl=False)
+            cutover_list=plan_markdown.plan_cutovers(reconciler, result),
+            gate_results=plan_markdown.plan_gate_problems(reconciler, result)), nl=False)
     else:
         revision = (result.revision or "")[:12]
         click.echo(f"Plan for {reconciler.source.describe()} at {revision}: {_summary(result)}")

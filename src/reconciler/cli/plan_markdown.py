@@ -2,15 +2,19 @@
 
 Renders what a reconcile pass would do as GitHub-flavoured Markdown: a count
 of changes, a table of them, each provider's cutover (now or scheduled) with
-the model, prompt and threshold differences, and the warnings. The records
+the model, prompt and threshold differences, the evaluation gate results and
+the warnings. The records
 come from the same commit and database that the plan was computed from. The
 `plan` command in `plan_apply` calls `render_plan` and `render_invalid`.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
+from policies.gates import GATES_FILE, gate_problems
 from reconciler.authoring.summary import CHANGE_SYMBOLS, Cutover, cutovers
 from reconciler.desired import load_desired
 from reconciler.planner import desired_records
@@ -45,7 +49,26 @@ def plan_cutovers(reconciler: Reconciler, result: PassResult) -> list[Cutover]:
     return cutovers(desired_records(desired.specs, now), observed, now=now)
 
 
-def render_plan(*, source: str, result: PassResult, cutover_list: Sequence[Cutover]) -> str:
+def plan_gate_problems(reconciler: Reconciler, result: PassResult) -> list[Problem] | None:
+    """Check the plan's active specs against policies/gates.yaml, or return None.
+
+    The gates read evaluation reports and prompt files from the working tree,
+    so they are checked only for a local repository that has policies/gates.yaml;
+    in a pull request job the working tree is the commit being planned.
+    """
+    source = reconciler.source
+    if result.revision is None or source.is_remote or source.repository.bare:
+        return None
+    repo_root = Path(source.location) / Path(reconciler.options.spec_dir).parent
+    if not (repo_root / GATES_FILE).is_file():
+        return None
+    desired = load_desired(source, source.resolve(result.revision),
+                           spec_dir=reconciler.options.spec_dir, cache=reconciler.cache)
+    return gate_problems(repo_root, desired.specs, environ=os.environ)
+
+
+def render_plan(*, source: str, result: PassResult, cutover_list: Sequence[Cutover],
+                gate_results: Sequence[Problem] | None = None) -> str:
     """Return the Markdown comment for a plan that validated."""
     revision = (result.revision or "")[:12]
     lines = [f"### q2q plan for `{source}` at `{revision}`", ""]
@@ -79,7 +102,13 @@ def render_plan(*, source: str, result: PassResult, cutover_list: Sequence[Cutov
     if result.next_cutover_at is not None:
         instant = result.next_cutover_at.isoformat().replace("+00:00", "Z")
         lines += ["", f"Next scheduled cutover: {instant}"]
-    # TODO: add the evaluation gate results here once gates exist.
+    if gate_results is not None:
+        lines += ["", "#### Evaluation gates", ""]
+        if gate_results:
+            lines += [f"**{len(gate_results)} gate failures**; `q2q validate --gates` fails "
+                      "until they are fixed:", "", *(_problem_line(p) for p in gate_results)]
+        else:
+            lines.append(f"Every active model passes `{GATES_FILE}`.")
 
     warnings = [p for p in result.problems if p.severity is Severity.WARNING]
     if warnings:
