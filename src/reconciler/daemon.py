@@ -21,11 +21,9 @@ import contextlib
 import datetime as dt
 import logging
 import queue
-import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 import sqlalchemy as sa
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -33,6 +31,7 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from reconciler.drift_scheduler import DriftScheduler
+from reconciler.failures import backoff_delay, terminal_reason, transient_reason
 from reconciler.leadership import LeaderLock
 from reconciler.metrics import Metrics
 from reconciler.reconcile import (
@@ -45,8 +44,6 @@ from reconciler.reconcile import (
 from registry_state import database, queries
 from registry_state.errors import (
     GitSourceError,
-    InvalidSpecsError,
-    MassRetireRefusedError,
     StoreUnavailableError,
 )
 
@@ -266,9 +263,8 @@ class Daemon:
         cause = failure.cause
         self.state.last_result = failure.result
         self.state.last_error = str(cause)
-        if isinstance(cause, InvalidSpecsError | MassRetireRefusedError):
-            reason = "InvalidSpecs" if isinstance(cause, InvalidSpecsError) else \
-                "MassRetireRefused"
+        reason = terminal_reason(cause)
+        if reason is not None:
             self.state.last_error_reason = reason
             self.state.stalled_revision = failure.result.revision
             self.state.stalled_reason = reason
@@ -280,9 +276,7 @@ class Daemon:
             )
             self._schedule_retry(self.settings.stall_retry_s)
             return
-        reason = "GitUnavailable" if isinstance(cause, GitSourceError) else \
-            "DatabaseUnavailable" if _is_database_error(cause) else "UnexpectedError"
-        self._on_transient(cause, reason=reason)
+        self._on_transient(cause, reason=transient_reason(cause))
 
     def _on_transient(self, error: Exception, *, reason: str) -> None:
         self.state.last_error = str(error)
@@ -407,17 +401,3 @@ class Daemon:
             return True
         except sa.exc.SQLAlchemyError:
             return False
-
-
-def backoff_delay(attempt: int, *, initial: float, maximum: float) -> float:
-    """Return the delay before retry `attempt` (1-based): capped doubling with full jitter
-    in the upper half, so replicas that failed together do not retry together."""
-    ceiling = min(maximum, initial * 2 ** (attempt - 1))
-    return random.uniform(ceiling / 2, ceiling)
-
-
-def _is_database_error(error: Any) -> bool:
-    """Return True for errors that mean the database is unreachable, not that it refused."""
-    return isinstance(
-        error, sa.exc.OperationalError | sa.exc.InterfaceError | StoreUnavailableError
-    )

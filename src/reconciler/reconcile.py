@@ -20,16 +20,17 @@ import logging
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
-from policies.activation import in_effect, next_cutover
-from policies.spec_rules import RecordedIdentity, check_specs
+from policies.activation import next_cutover
+from policies.spec_rules import check_specs
 from reconciler.desired import BlobCache, DesiredState, load_desired
 from reconciler.git_source import GitSource
+from reconciler.observed_checks import recorded_identities, unmanaged_conflicts
 from reconciler.planner import (
     check_retire_guard,
     compute_plan,
@@ -201,9 +202,9 @@ class Reconciler:
 
         # Validate the specs together and against the recorded identities.
         problems = desired.problems + check_specs(
-            desired.specs, now=now, recorded=_recorded(observed, desired)
+            desired.specs, now=now, recorded=recorded_identities(observed, desired)
         )
-        problems += _unmanaged_conflicts(desired, observed, now)
+        problems += unmanaged_conflicts(desired, observed, now)
         if not desired.spec_dir_exists and not any(r.managed and not r.retired for r in observed):
             problems.append(Problem(
                 self.options.spec_dir,
@@ -369,65 +370,3 @@ class Reconciler:
 def describe_counts(plan: Plan) -> str:
     counts = ", ".join(f"{n} {kind}" for kind, n in plan.counts().items())
     return f"{len(plan)} changes ({counts})" if counts else "no changes"
-
-
-def _recorded(
-    observed: list[ModelRecord], desired: DesiredState
-) -> Mapping[str, RecordedIdentity]:
-    """Return the recorded identities that the identity check must compare.
-
-    A row whose stored configuration hash equals its spec's hash has the same
-    identity, so only rows with another hash (or none) are compared field by field.
-    NOTE: an identity column edited by hand in the database, with the hash left
-    as it was, is therefore neither reported nor reverted.
-    """
-    desired_hashes = {loaded.spec.id: loaded.spec.config_hash() for loaded in desired.specs}
-    return {
-        record.model_id: RecordedIdentity(record.model_id, record.identity(), record.retired)
-        for record in observed
-        if record.model_id in desired_hashes
-        and record.config_hash != desired_hashes[record.model_id]
-    }
-
-
-def _unmanaged_conflicts(
-    desired: DesiredState, observed: list[ModelRecord], now: dt.datetime
-) -> list[Problem]:
-    """Name the specs that collide with rows q2q-registry did not create.
-
-    Such rows are never changed, so a spec cannot take their id, and a spec
-    cannot come into effect for a provider whose active model is such a row.
-    """
-    unmanaged = {record.model_id for record in observed if not record.managed}
-    problems = [
-        Problem(
-            loaded.path,
-            loaded.line,
-            field="id",
-            message=f"model id '{loaded.spec.id}' already exists in the database but was not "
-            "created by q2q-registry; pick another id, or remove the row after checking "
-            "that nothing uses it",
-        )
-        for loaded in desired.specs
-        if loaded.spec.id in unmanaged
-    ]
-    unmanaged_active = {
-        record.provider: record.model_id
-        for record in observed
-        if not record.managed and record.active and not record.retired
-    }
-    in_effect_now = in_effect((loaded.spec for loaded in desired.specs), now)
-    for loaded in desired.specs:
-        blocking = unmanaged_active.get(loaded.spec.provider)
-        if blocking is None or in_effect_now.get(loaded.spec.provider) is not loaded.spec:
-            continue
-        problems.append(Problem(
-            loaded.path,
-            loaded.line,
-            field="active",
-            message=f"'{loaded.spec.id}' would be the active {loaded.spec.provider} model, "
-            f"but the database row '{blocking}', which q2q-registry did not create, is "
-            f"active for {loaded.spec.provider}; set 'active: false' here, or deactivate "
-            f"'{blocking}' in the database after checking that nothing uses it",
-        ))
-    return problems

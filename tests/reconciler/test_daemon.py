@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from reconciler.daemon import Daemon, DaemonSettings, backoff_delay
+from reconciler.daemon import Daemon, DaemonSettings
+from reconciler.failures import backoff_delay
 from reconciler.git_source import GitSource
 from reconciler.leadership import leader_lock_for
 from reconciler.reconcile import ReconcileOptions, Reconciler
