@@ -50,7 +50,7 @@ class BranchResult:
 
 @dataclass(frozen=True)
 class PushTarget:
-    """Where a new branch goes: `push` False keeps it in the local repository."""
+    """The remote a new branch is pushed to; `push` False keeps it local."""
 
     push: bool = True
     remote: str = "origin"
@@ -82,7 +82,7 @@ def commit_on_new_branch(
 
     An existing branch is left as it is and reported with `created=False`. The
     edited files are validated together with the other specs first, so the
-    branch never holds an invalid commit.
+    branch never contains an invalid commit.
     """
     existing = existing_branch(source, branch)
     if existing is not None:
@@ -129,13 +129,13 @@ def _check(specs: list[LoadedSpec], contents: Mapping[str, bytes], taxonomy: Any
            now: dt.datetime) -> None:
     """Reject the edit if the edited files would not validate together with the rest."""
     spec_model = spec_model_for(taxonomy)
-    kept = [loaded for loaded in specs if loaded.path not in contents]
+    combined = [loaded for loaded in specs if loaded.path not in contents]
     problems = []
     for path, content in contents.items():
         result = load_spec_file(SourceFile(path, content), spec_model)
-        kept += result.specs
+        combined += result.specs
         problems += result.problems
-    problems += check_specs(kept, now=now)
+    problems += check_specs(combined, now=now)
     errors = [problem for problem in problems if problem.severity is Severity.ERROR]
     if errors:
         raise SpecEditError("the edit would leave the specs invalid: "
