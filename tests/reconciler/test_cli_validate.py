@@ -529,3 +529,36 @@ def test_subprocess_bad_file(workdir: Path) -> None:
     assert completed.returncode == 1
     assert completed.stdout == BAD_PROVIDER_LINE + "\n"
     assert completed.stderr == "models: invalid: 1 files, 0 specs, 1 errors, 0 warnings\n"
+
+
+DRIFT_POLICY = """\
+policies:
+  - id: weekly
+    distribution: {kind: positive_share}
+    baseline:
+      distribution: {positive: 0.30, negative: 0.70}
+    current_window: 7x
+    schedule: "0 6 * * 1"
+"""
+
+
+def test_drift_policy_checked(workdir: Path) -> None:
+    write(workdir / "models" / "v2.yaml", spec_text("q2q-claude-v2"))
+    write(workdir / "policies" / "drift.yaml", DRIFT_POLICY)
+
+    result = validate("models")
+
+    assert result.exit_code == 1
+    assert [line for line in stdout_lines(result) if line.startswith("policies/")] == [
+        "policies/drift.yaml:6:21: policies[0].current_window: invalid window '7x'; "
+        "write a whole number and a unit m, h, d or w, such as 7d"
+    ]
+
+
+def test_valid_drift_policy_passes(workdir: Path) -> None:
+    write(workdir / "models" / "v2.yaml", spec_text("q2q-claude-v2"))
+    write(workdir / "policies" / "drift.yaml", DRIFT_POLICY.replace("7x", "7d"))
+
+    result = validate("models")
+
+    assert result.exit_code == 0, result.output

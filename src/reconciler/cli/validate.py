@@ -41,7 +41,26 @@ def validate_directory(directory: Path) -> tuple[list[LoadedSpec], list[Problem]
     """Validate every YAML file under `directory`; return specs, problems and file count."""
     specs, problems, file_count = load_directory(directory)
     problems += check_specs(specs, now=dt.datetime.now(dt.UTC))
+    problems += drift_policy_problems(directory.resolve().parent)
     return specs, sorted(problems), file_count
+
+
+DRIFT_POLICY_FILE = "policies/drift.yaml"
+
+
+def drift_policy_problems(repo_root: Path) -> list[Problem]:
+    """Validate policies/drift.yaml beside the spec directory, when there is one."""
+    path = repo_root / DRIFT_POLICY_FILE
+    if not path.is_file():
+        return []
+    # Imported here: the drift modules cost start-up time that most runs do not need.
+    from policies.drift_policy import parse_policies
+
+    try:
+        parse_policies(path.read_bytes(), path=_display(path))
+    except InvalidSpecsError as error:
+        return list(error.problems)
+    return []
 
 
 def load_directory(directory: Path) -> tuple[list[LoadedSpec], list[Problem], int]:
@@ -175,8 +194,8 @@ def validate(
 
     Checks each file's YAML and schema, then the specs together: unique ids
     and at most one active model per provider at any instant. registry.yaml
-    beside DIRECTORY may declare the label taxonomy. Exits 0 when valid, 1 when
-    any error is found.
+    beside DIRECTORY may declare the label taxonomy; policies/drift.yaml beside
+    it is validated too. Exits 0 when valid, 1 when any error is found.
 
     With --base REV (for pull request checks), an id must keep the identity
     (provider, model, prompt version, thresholds) it has at REV, and an id
