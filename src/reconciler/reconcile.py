@@ -218,8 +218,17 @@ class Reconciler:
         # Plan the difference and guard against mass retirement.
         records = desired_records(desired.specs, now)
         plan = compute_plan(records, observed)
-        if status.last_applied_revision == commit.revision:
+        same_source = status.source in (None, self._describe_source())
+        if status.last_applied_revision == commit.revision and same_source:
             plan = mark_self_heal(plan, desired.specs, since=status.last_applied_at, now=now)
+        if not desired.spec_dir_exists:
+            result.problems = sorted([*result.problems, Problem(
+                self.options.spec_dir,
+                severity=Severity.WARNING,
+                message=f"the spec directory '{self.options.spec_dir}' does not exist at "
+                f"revision {commit.revision[:12]}, so every model would be retired; check "
+                "--path if that is unexpected",
+            )])
         result.plan = plan
         result.next_cutover_at = next_cutover((s.spec for s in desired.specs), now)
         if dry_run:

@@ -46,7 +46,9 @@ def model_json(row: sa.Row[Any]) -> dict[str, Any]:
 
 
 def list_models(connection: sa.Connection, *, include_retired: bool = True) -> list[dict[str, Any]]:
-    query = sa.select(model_registry).order_by(model_registry.c.provider, model_registry.c.model_id)
+    query = sa.select(model_registry).order_by(
+        model_registry.c.provider, model_registry.c.active.desc(), model_registry.c.model_id
+    )
     if not include_retired:
         query = query.where(model_registry.c.retired_at.is_(None))
     return [model_json(row) for row in connection.execute(query)]

@@ -134,3 +134,33 @@ def test_missing_repository_error(run: Any, tmp_path: Any, database_url: str) ->
 
     assert result.exit_code == 1
     assert "does not exist" in result.output
+
+
+def test_missing_path_warns_not_self_heal(models_repo: ModelsRepo, run: Any) -> None:
+    models_repo.write_spec("q2q-claude-v1", active=True)
+    models_repo.commit("Add a model")
+    run("apply")
+
+    planned = run("plan", "--path", "nowhere")
+    refused = run("apply", "--path", "nowhere")
+    status = run("status")
+
+    assert planned.exit_code == 2
+    assert "  - retire q2q-claude-v1 (spec removed from git)" in planned.stdout
+    assert "warning: nowhere: the spec directory 'nowhere' does not exist at revision" in (
+        planned.stderr
+    )
+    assert refused.exit_code == 1
+    assert "Sync status:             stalled (refused)" in status.stdout
+    assert "Last error:              the commit would retire 1 of 1 models" in status.stdout
+
+
+def test_models_list_active_first(models_repo: ModelsRepo, run: Any) -> None:
+    models_repo.write_spec("q2q-claude-a", effective_from="2025-01-15")
+    models_repo.write_spec("q2q-claude-b", active=True)
+    models_repo.commit("Add two models")
+    run("apply")
+
+    listed = json.loads(run("models", "list", "--format", "json").stdout)
+
+    assert [m["modelId"] for m in listed["models"]] == ["q2q-claude-b", "q2q-claude-a"]

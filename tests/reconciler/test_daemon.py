@@ -187,3 +187,26 @@ def test_sigterm_stops_cleanly(
     assert any("Reconciler stopped" in line for line in lines)
     summary = next(line for line in lines if "Pass applied" in line)
     assert "next pass at" in summary
+
+
+def test_run_fails_when_port_taken(
+    models_repo: ModelsRepo, database_url: str
+) -> None:
+    models_repo.write_spec("q2q-claude-v1", active=True)
+    models_repo.commit("Add a model")
+    q2q = str(Path(sys.executable).parent / "q2q")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        completed = subprocess.run(
+            [q2q, "run", "--repo", str(models_repo.root), "--db", database_url,
+             "--port", str(port)],
+            capture_output=True, text=True, timeout=60,
+        )
+
+    assert completed.returncode == 1
+    assert completed.stderr.endswith(
+        f"error: the HTTP API could not listen on 127.0.0.1:{port} (see the error above); "
+        "pick a free port with --port or Q2Q_PORT\n"
+    )

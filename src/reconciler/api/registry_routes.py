@@ -63,8 +63,8 @@ def _declared_in_git(model_id: str, action: str) -> ApiError:
         409,
         "Activation is declared in git",
         f"models are {action}d by a commit to the models repository, not through the API; "
-        f"run: q2q {action} {model_id} --commit --branch q2q/{action}/{model_id}, "
-        "then open a pull request",
+        f"run: q2q {action} {model_id} --commit, then open a pull request from the "
+        "branch it creates",
     )
 
 

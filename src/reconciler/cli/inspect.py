@@ -34,7 +34,8 @@ def status(database_url: str, output_format: str) -> None:
         sync = store.read_status(connection)
         last_run = queries.get_run(connection, sync.last_run_id)
     in_sync = sync.last_applied_revision is not None and \
-        sync.last_applied_revision == sync.last_attempted_revision
+        sync.last_applied_revision == sync.last_attempted_revision and \
+        sync.last_status not in {"failed", "refused"}
     state = "never applied" if sync.last_attempted_revision is None else \
         "in sync" if in_sync else f"stalled ({sync.last_status})"
     document: dict[str, Any] = {

@@ -70,7 +70,7 @@ def format_option(*choices: str) -> Callable[[F], F]:
         type=click.Choice(choices),
         default=choices[0],
         show_default=True,
-        help="Output format: text for people, json for machines.",
+        help=f"Output format: {', '.join(choices)} (text is for people).",
     )
 
 

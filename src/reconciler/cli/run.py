@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from types import FrameType
 
 import click
@@ -21,8 +22,15 @@ from reconciler.cli.options import build_reconciler, db_option, source_options
 from reconciler.daemon import Daemon, DaemonSettings
 from reconciler.leadership import leader_lock_for
 from reconciler.logs import configure_logging
+from registry_state.errors import Q2QError
 
 logger = logging.getLogger(__name__)
+
+STARTUP_TIMEOUT_S = 30.0
+
+
+class ServerStartError(Q2QError):
+    """The HTTP API did not start listening."""
 
 
 def server_options(function: click.decorators.FC) -> click.decorators.FC:
@@ -44,6 +52,7 @@ def _serve(daemon: Daemon, *, host: str, port: int) -> None:
     )
     thread = threading.Thread(target=server.run, name="http", daemon=True)
     thread.start()
+    _wait_until_listening(server, thread, host=host, port=port)
 
     def on_stop(signum: int, _frame: FrameType | None) -> None:
         logger.info("Received %s: finishing the pass in flight, then stopping",
@@ -57,12 +66,31 @@ def _serve(daemon: Daemon, *, host: str, port: int) -> None:
     signal.signal(signal.SIGTERM, on_stop)
     signal.signal(signal.SIGINT, on_stop)
     signal.signal(signal.SIGHUP, on_hangup)
-    logger.info("HTTP API listening on http://%s:%d", host, port)
     try:
         daemon.run()
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+def _wait_until_listening(
+    server: uvicorn.Server, thread: threading.Thread, *, host: str, port: int
+) -> None:
+    """Return once the HTTP server listens; raise if it stopped, as when the port is taken."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    while not server.started:
+        if not thread.is_alive():
+            raise ServerStartError(
+                f"the HTTP API could not listen on {host}:{port} (see the error above); "
+                "pick a free port with --port or Q2Q_PORT"
+            )
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise ServerStartError(
+                f"the HTTP API did not start on {host}:{port} within {STARTUP_TIMEOUT_S:.0f}s"
+            )
+        time.sleep(0.05)
+    logger.info("HTTP API listening on http://%s:%d", host, port)
 
 
 def _daemon(
