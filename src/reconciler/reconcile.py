@@ -378,4 +378,5 @@ class Reconciler:
 
 def describe_counts(plan: Plan) -> str:
     counts = ", ".join(f"{n} {kind}" for kind, n in plan.counts().items())
-    return f"{len(plan)} changes ({counts})" if counts else "no changes"
+    noun = "change" if len(plan) == 1 else "changes"
+    return f"{len(plan)} {noun} ({counts})" if counts else "no changes"

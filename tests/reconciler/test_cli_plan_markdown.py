@@ -113,7 +113,7 @@ def test_markdown_invalid_specs(models_repo: ModelsRepo, run: Any) -> None:
     assert result.exit_code == 1
     assert result.stdout.startswith(
         f"### q2q plan for `{models_repo.root}@main`: invalid\n\n"
-        "**1 errors**; nothing would be applied. Run `q2q validate` to see them locally.\n\n"
+        "**1 error**; nothing would be applied. Run `q2q validate` to see them locally.\n\n"
         "- `models/q2q-claude-v1.yaml:3"
     )
 
@@ -131,7 +131,7 @@ def test_markdown_reports_gate_failures(models_repo: ModelsRepo, run: Any) -> No
 
     assert result.exit_code == 2, result.output
     assert "#### Evaluation gates" in result.stdout
-    assert "**1 gate failures**" in result.stdout
+    assert "**1 gate failure**" in result.stdout
     assert "q2q-claude-v1: the model is active but has no evaluation report" in result.stdout
 
 

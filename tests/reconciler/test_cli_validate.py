@@ -128,7 +128,7 @@ def test_guide_models_file_valid(workdir: Path) -> None:
 
     assert result.exit_code == 0, result.output
     assert result.stdout == ""
-    assert result.stderr == "models: valid: 1 files, 1 specs, 0 errors, 0 warnings\n"
+    assert result.stderr == "models: valid: 1 file, 1 spec, 0 errors, 0 warnings\n"
 
 
 def test_default_directory_models(workdir: Path) -> None:
@@ -137,7 +137,7 @@ def test_default_directory_models(workdir: Path) -> None:
     result = validate()
 
     assert result.exit_code == 0, result.output
-    assert result.stderr.startswith("models: valid: 1 files")
+    assert result.stderr.startswith("models: valid: 1 file,")
 
 
 def test_yml_and_nested_files_counted(workdir: Path) -> None:
@@ -270,7 +270,7 @@ def test_superseded_warning_exit_zero(workdir: Path) -> None:
         "models/v1.yaml:1: warning: active: 'q2q-claude-v1' is superseded by 'q2q-claude-v2', "
         "which took effect later (2025-06-01T00:00:00+00:00); set 'active: false' here to say so"
     ]
-    assert result.stderr == "models: valid: 2 files, 2 specs, 0 errors, 1 warnings\n"
+    assert result.stderr == "models: valid: 2 files, 2 specs, 0 errors, 1 warning\n"
 
 
 # --- --format json -----------------------------------------------------------------------------
@@ -413,7 +413,7 @@ def test_custom_taxonomy_valid(workdir: Path) -> None:
     result = validate("models")
 
     assert result.exit_code == 0, result.output
-    assert result.stderr == "models: valid: 1 files, 1 specs, 0 errors, 0 warnings\n"
+    assert result.stderr == "models: valid: 1 file, 1 spec, 0 errors, 0 warnings\n"
 
 
 def test_custom_taxonomy_absent(workdir: Path) -> None:
@@ -518,7 +518,7 @@ def test_subprocess_guide_valid(workdir: Path) -> None:
 
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout == ""
-    assert completed.stderr == "models: valid: 1 files, 1 specs, 0 errors, 0 warnings\n"
+    assert completed.stderr == "models: valid: 1 file, 1 spec, 0 errors, 0 warnings\n"
 
 
 def test_subprocess_bad_file(workdir: Path) -> None:
@@ -528,7 +528,7 @@ def test_subprocess_bad_file(workdir: Path) -> None:
 
     assert completed.returncode == 1
     assert completed.stdout == BAD_PROVIDER_LINE + "\n"
-    assert completed.stderr == "models: invalid: 1 files, 0 specs, 1 errors, 0 warnings\n"
+    assert completed.stderr == "models: invalid: 1 file, 0 specs, 1 error, 0 warnings\n"
 
 
 DRIFT_POLICY = """\

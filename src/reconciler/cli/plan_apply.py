@@ -19,7 +19,7 @@ from reconciler.cli.options import (
     print_json,
     source_options,
 )
-from reconciler.reconcile import PassFailedError, PassResult
+from reconciler.reconcile import PassFailedError, PassResult, describe_counts
 from registry_state.changes import ChangeKind
 from registry_state.errors import InvalidSpecsError, Severity
 
@@ -58,8 +58,7 @@ def _print_problems(result: PassResult) -> None:
 
 
 def _summary(result: PassResult) -> str:
-    counts = ", ".join(f"{n} {kind}" for kind, n in result.plan.counts().items())
-    return f"{len(result.plan)} changes ({counts})" if counts else "no changes"
+    return describe_counts(result.plan)
 
 
 @click.command()

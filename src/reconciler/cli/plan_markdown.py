@@ -27,6 +27,10 @@ _KIND_ORDER = (ChangeKind.CREATE, ChangeKind.RESTORE, ChangeKind.ACTIVATE,
                ChangeKind.DEACTIVATE, ChangeKind.RETIRE, ChangeKind.UPDATE)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _cell(text: object) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -77,7 +81,7 @@ def render_plan(*, source: str, result: PassResult, cutover_list: Sequence[Cutov
         lines.append("**No changes**: the database already matches this revision.")
     else:
         summary = ", ".join(f"{count} {kind}" for kind, count in counts.items())
-        lines += [f"**{len(result.plan)} changes**: {summary}", "",
+        lines += [f"**{_count(len(result.plan), 'change')}**: {summary}", "",
                   "| | change | model | provider | details |", "|---|---|---|---|---|"]
         order = {kind: index for index, kind in enumerate(_KIND_ORDER)}
         for change in sorted(result.plan.changes, key=lambda c: (order[c.kind], c.model_id)):
@@ -105,8 +109,9 @@ def render_plan(*, source: str, result: PassResult, cutover_list: Sequence[Cutov
     if gate_results is not None:
         lines += ["", "#### Evaluation gates", ""]
         if gate_results:
-            lines += [f"**{len(gate_results)} gate failures**; `q2q validate --gates` fails "
-                      "until they are fixed:", "", *(_problem_line(p) for p in gate_results)]
+            failures = _count(len(gate_results), "gate failure")
+            lines += [f"**{failures}**; `q2q validate --gates` fails until they are fixed:",
+                      "", *(_problem_line(p) for p in gate_results)]
         else:
             lines.append(f"Every active model passes `{GATES_FILE}`.")
 
@@ -123,6 +128,6 @@ def render_invalid(*, source: str, problems: Sequence[Problem]) -> str:
     """Return the Markdown comment for a commit whose specs are invalid."""
     errors = [p for p in problems if p.severity is Severity.ERROR]
     lines = [f"### q2q plan for `{source}`: invalid", "",
-             f"**{len(errors)} errors**; nothing would be applied. Run `q2q validate` to see "
-             "them locally.", "", *(_problem_line(p) for p in problems)]
+             f"**{_count(len(errors), 'error')}**; nothing would be applied. Run "
+             "`q2q validate` to see them locally.", "", *(_problem_line(p) for p in problems)]
     return "\n".join(lines) + "\n"

@@ -87,6 +87,10 @@ def load_directory(directory: Path) -> tuple[list[LoadedSpec], list[Problem], in
     return specs, problems, len(paths)
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _text_line(problem: Problem) -> str:
     where = f"{problem.field}: " if problem.field else ""
     kind = "warning: " if problem.severity is Severity.WARNING else ""
@@ -237,8 +241,9 @@ def validate(
             click.echo(line)
         verdict = "invalid" if errors else "valid"
         click.echo(
-            f"{_display(directory)}: {verdict}: {file_count} files, {len(specs)} specs, "
-            f"{len(errors)} errors, {warnings} warnings",
+            f"{_display(directory)}: {verdict}: {_count(file_count, 'file')}, "
+            f"{_count(len(specs), 'spec')}, {_count(len(errors), 'error')}, "
+            f"{_count(warnings, 'warning')}",
             err=True,
         )
     sys.exit(1 if errors else 0)
