@@ -72,7 +72,7 @@ class PassLogger(logging.LoggerAdapter[logging.Logger]):
 
 @dataclass
 class PassResult:
-    """What one pass did, for the CLI, the API and the daemon."""
+    """The outcome of one pass, for the CLI, the API and the daemon."""
 
     run_id: uuid.UUID
     status: str
@@ -89,7 +89,7 @@ class PassResult:
 
 
 class PassFailedError(Q2QError):
-    """A reconcile pass was recorded as failed; `result` says what was attempted."""
+    """A reconcile pass was recorded as failed; `result` describes what was attempted."""
 
     def __init__(self, cause: Exception, result: PassResult) -> None:
         super().__init__(str(cause))
