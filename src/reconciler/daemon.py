@@ -62,7 +62,7 @@ class DaemonSettings:
     backoff_max_s: float = 300.0
     stall_retry_s: float = 600.0
     scheduled: bool = True
-    """False for `q2q serve`: passes run only when a request asks for one."""
+    """False for `q2q serve`: passes run only on request."""
 
 
 @dataclass
@@ -81,7 +81,7 @@ class PassTicket:
 
 @dataclass
 class DaemonState:
-    """What the API reports about this replica."""
+    """The state of this replica that the API reports."""
 
     is_leader: bool = False
     reconciling: bool = False
@@ -122,7 +122,7 @@ class Daemon:
 
     @property
     def reader(self) -> sa.Engine:
-        """The engine for read-only transactions, which never wait for a pass's write lock."""
+        """The engine for read-only transactions, which on SQLite skip the write lock."""
         return database.reader(self.reconciler.engine)
 
     # Requests -------------------------------------------------------------------------

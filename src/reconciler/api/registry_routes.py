@@ -1,7 +1,7 @@
 """Routes under /q2q/registry: the governance guide's paths and JSON shapes.
 
 Reads go straight to the database. Activation is declared in git, so the
-guide's activate and deactivate endpoints answer 409 with the `q2q` command
+guide's activate and deactivate endpoints return 409 with the `q2q` command
 that makes the change as a commit.
 """
 
@@ -78,14 +78,14 @@ _ACTIVATION_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.post("/models/{model_id}/activate", dependencies=[Depends(require_token)],
              status_code=202, responses=_ACTIVATION_RESPONSES)
 def activate(request: Request, model_id: ModelId) -> dict[str, Any]:
-    """Open a branch that activates the model (write-back on), or answer 409."""
+    """Open a branch that activates the model (write-back on), or return 409."""
     return _change_activation(request, model_id, "activate")
 
 
 @router.post("/models/{model_id}/deactivate", dependencies=[Depends(require_token)],
              status_code=202, responses=_ACTIVATION_RESPONSES)
 def deactivate(request: Request, model_id: ModelId) -> dict[str, Any]:
-    """Open a branch that deactivates the model (write-back on), or answer 409."""
+    """Open a branch that deactivates the model (write-back on), or return 409."""
     return _change_activation(request, model_id, "deactivate")
 
 

@@ -2,7 +2,7 @@
 
 Both serve the HTTP API on a thread of their own. `run` reconciles on an
 interval, at scheduled cutovers, on SIGHUP and on webhooks; `serve` reconciles
-only when `POST /q2q/registry/sync` or a webhook asks. SIGTERM and SIGINT let
+only on a `POST /q2q/registry/sync` request or a webhook. SIGTERM and SIGINT let
 the pass in flight commit or roll back, then stop the process.
 """
 
