@@ -28,7 +28,7 @@ class ChangeKind(enum.StrEnum):
 
 
 # Changes apply in this order: every deactivation (retirements included) comes
-# before any activation, so the one-active-per-provider index holds after each
+# before any activation, so the one-active-per-provider index is satisfied after each
 # statement, not only at commit.
 APPLY_ORDER = (
     ChangeKind.RETIRE,
@@ -45,7 +45,7 @@ MUTABLE_FIELDS = ("effective_from", "declared_active", "description", "source_pa
 
 @dataclass(frozen=True)
 class ModelRecord:
-    """One model's configuration and state, as git declares it or the database holds it."""
+    """One model's configuration and state, as git declares it or the database stores it."""
 
     model_id: str
     provider: str

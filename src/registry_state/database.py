@@ -46,7 +46,7 @@ def connect(url: str) -> sa.Engine:
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
-    # Let SQLAlchemy issue BEGIN itself, so a transaction starts when it says.
+    # Let SQLAlchemy issue BEGIN itself, so a transaction starts where SQLAlchemy begins one.
     dbapi_connection.isolation_level = None
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -119,7 +119,7 @@ def ensure_schema(engine: sa.Engine, *, create_if_empty: bool = True) -> None:
     """Check that the schema is current; create it in an empty database.
 
     A database that has an older schema is not upgraded behind the operator's
-    back: the error says to run `q2q db upgrade`.
+    back: the error tells the operator to run `q2q db upgrade`.
     """
     current = current_revision(engine)
     head = head_revision()

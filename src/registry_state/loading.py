@@ -2,7 +2,7 @@
 
 Input is a `SourceFile` (a path relative to the repository, its bytes and, when
 it comes from git, its blob sha); output is a `FileResult` with the specs it
-holds and the problems found. A file holds either one spec or a mapping with a
+contains and the problems found. A file contains either one spec or a mapping with a
 `models:` list, so the governance guide's models.yaml loads unchanged. Both
 `q2q validate` (files on disk) and the reconciler (blobs of a commit) call this.
 """

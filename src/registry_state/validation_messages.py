@@ -35,7 +35,7 @@ def field_path(loc: Sequence[str | int]) -> str:
 
 
 def _known_fields(model: type[BaseModel], loc: Sequence[str | int]) -> list[str]:
-    """Return the field names allowed in the mapping that holds `loc`'s last key."""
+    """Return the field names allowed in the mapping that contains `loc`'s last key."""
     current: Any = model
     for part in loc[:-1]:
         if isinstance(part, int):

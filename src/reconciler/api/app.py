@@ -138,7 +138,7 @@ def create_app(daemon: Daemon, settings: ApiSettings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["health"])
     def readyz() -> JSONResponse:
-        """Readiness: the database answers. 503 while it does not."""
+        """Readiness: the database responds to a query. 503 while it does not."""
         if daemon.database_reachable():
             return JSONResponse({"ready": True})
         return JSONResponse({"ready": False, "reason": "the database is unreachable"},

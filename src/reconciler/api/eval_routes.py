@@ -4,7 +4,7 @@
   stores a dataset whole, or returns 400 with the bad lines.
 - `POST /q2q/eval/run` (JSON: `datasetId`, `modelId`, optional `noCache`)
   evaluates a recorded model on a stored dataset in a background thread and
-  answers 202 with the `runId`. The prompt template and the label taxonomy
+  returns 202 with the `runId`. The prompt template and the label taxonomy
   are read from the last applied revision of the models repository.
 - `GET /q2q/eval/results/{runId}` returns the run, its status and metrics.
 

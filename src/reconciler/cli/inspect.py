@@ -145,7 +145,7 @@ def active_command(provider: str, database_url: str, output_format: str) -> None
 @db_option
 @click.option("--model", "model_id", default=None, help="Only records of this model id.")
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000),
-              help="Most records to show.")
+              help="Maximum number of records to show.")
 @format_option("text", "json")
 def audit(database_url: str, model_id: str | None, limit: int, output_format: str) -> None:
     """Show audit records, newest first: what changed, by which commit and author."""

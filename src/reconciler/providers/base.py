@@ -114,7 +114,7 @@ def parse_output(text: str, *, taxonomy: Taxonomy) -> dict[str, Any]:
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Return the wait a `retry-after` header asks for, in seconds, or None."""
+    """Return the wait a `retry-after` header requests, in seconds, or None."""
     if not value:
         return None
     try:
